@@ -1,0 +1,197 @@
+"""Typed settings, read from ``STS_*`` environment variables and an optional TOML file.
+
+The TOML file is named by ``STS_CONFIG``; its keys are the variable names without the
+``STS_`` prefix, in lower case (``base_url = "https://idp.example.dk"``). Environment
+variables win over the file. A wrong value stops start-up with a message that names the
+variable, so an operator can fix it without reading a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "STS_"
+
+
+class SettingsError(Exception):
+    """Raised when the configuration is invalid; the message names each bad variable."""
+
+
+class Settings(BaseSettings):
+    """Everything an operator can configure. Field names map to ``STS_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    base_url: str = Field("http://127.0.0.1:8000", description="Issuer / public base URL")
+    data_dir: Path = Field(Path("var"), description="Keys, SQLite file and other local data")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default SQLite file in the data directory"
+    )
+    redis_url: str | None = Field(None, description="Redis URL; default in-process state")
+    rsa_key_bits: int = Field(
+        2048, description="RSA key size for new signing keys (3072 for keys used past 2030)"
+    )
+    key_retired_days: int = Field(
+        7, ge=0, le=365, description="Days a retired key stays published for verification"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    secret_key_file: Path | None = Field(
+        None, description="File holding the cookie-signing secret; default in the data dir"
+    )
+
+    ldap_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Domain controller URLs, tried in order"
+    )
+    ldap_base_dn: str | None = None
+    ldap_bind_dn: str | None = None
+    ldap_bind_password: SecretStr | None = None
+    ldap_bind_password_file: Path | None = None
+    ldap_ca_file: Path | None = None
+    ldap_tls_insecure: bool = False
+    ldap_cvr: str | None = Field(None, pattern=r"^\d{8}$")
+    ldap_kle_attribute: str | None = None
+    ldap_timeout: float = Field(5.0, gt=0, le=120)
+
+    @field_validator("ldap_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("ldap_urls")
+    @classmethod
+    def _check_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("ldap://", "ldaps://")):
+                raise ValueError(f"{url!r} is not an ldap:// or ldaps:// URL")
+        return value
+
+    @field_validator("rsa_key_bits")
+    @classmethod
+    def _check_key_bits(cls, value: int) -> int:
+        if value not in (2048, 3072, 4096):
+            raise ValueError("must be 2048, 3072 or 4096")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
+        if value and value.startswith("postgresql://"):
+            return "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value or None
+
+    @model_validator(mode="after")
+    def _check_ldap(self) -> Settings:
+        if self.ldap_urls and not (self.ldap_base_dn and self.ldap_cvr):
+            raise ValueError("STS_LDAP_URLS needs STS_LDAP_BASE_DN and STS_LDAP_CVR as well")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'sts.db').resolve()}"
+
+    @property
+    def uses_https(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    def ldap_password(self) -> str | None:
+        """The service-account password, from the variable or from the named file."""
+        if self.ldap_bind_password is not None:
+            return self.ldap_bind_password.get_secret_value()
+        if self.ldap_bind_password_file is not None:
+            return self.ldap_bind_password_file.read_text(encoding="utf-8").strip()
+        return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise SettingsError(f"STS_CONFIG: file {path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"STS_CONFIG: {path} is not valid TOML: {exc}") from exc
+    known = set(Settings.model_fields)
+    unknown = sorted(key for key in data if key not in known)
+    if unknown:
+        raise SettingsError(
+            f"STS_CONFIG: {path} has unknown keys {', '.join(unknown)}; "
+            f"known keys are the STS_ variables in lower case without the prefix"
+        )
+    return data
+
+
+def _describe(error: dict[str, Any]) -> str:
+    name = ENV_PREFIX + ".".join(str(part) for part in error["loc"][:1]).upper()
+    if not error["loc"]:
+        name = "configuration"
+    given = error.get("input")
+    shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{name}: {message}{shown}"
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read the settings; raise :class:`SettingsError` naming every invalid variable."""
+    env = dict(os.environ if environ is None else environ)
+    unknown = sorted(
+        key
+        for key in env
+        if key.startswith(ENV_PREFIX)
+        and key[len(ENV_PREFIX) :].lower() not in Settings.model_fields
+        and key not in _NON_SETTING_VARIABLES
+    )
+    if unknown:
+        raise SettingsError(
+            f"{unknown[0]}: unknown setting; check the spelling against the README's "
+            "configuration table"
+        )
+    values: dict[str, Any] = {}
+    if env.get("STS_CONFIG"):
+        values.update(_read_toml(Path(env["STS_CONFIG"])))
+    for key, value in env.items():
+        if key.startswith(ENV_PREFIX) and key not in _NON_SETTING_VARIABLES:
+            values[key[len(ENV_PREFIX) :].lower()] = value
+    values.update(overrides)
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        raise SettingsError("; ".join(_describe(dict(err)) for err in exc.errors())) from exc
+
+
+# Variables with the STS_ prefix that are read by tools, not by the server itself.
+_NON_SETTING_VARIABLES = frozenset(
+    {
+        "STS_CONFIG",
+        "STS_REQUIRE_SERVICES",
+        "STS_TEST_DATABASE_URL",
+        "STS_TEST_REDIS_URL",
+        "STS_WORKERS",
+    }
+)
