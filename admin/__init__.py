@@ -1,0 +1,1 @@
+"""The Administrationsmodul: web UI and REST API (later issue)."""

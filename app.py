@@ -1,0 +1,94 @@
+"""Composition root: ``create_app(settings)`` wires store, keys, authz and the blueprints.
+
+Read top to bottom, ``create_app`` is the whole application. ``python app.py`` runs the
+embedded default (SQLite and in-process state in ``var/``) for a quick look; production
+runs ``stsctl serve`` (gunicorn) against PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Flask
+
+from certs.keys import KeyManager
+from idp import health
+from idp.context import EXTENSION, Services
+from idp.logs import configure_logging, install_request_ids
+from settings import Settings, load_settings
+from store import migrate
+from store.db import Database
+from store.ephemeral import open_state
+
+log = logging.getLogger("sts")
+
+
+def setup_store(settings: Settings) -> Database:
+    return Database(settings.effective_database_url)
+
+
+def setup_keys(settings: Settings) -> KeyManager:
+    return KeyManager(
+        settings.data_dir,
+        issuer=settings.base_url,
+        rsa_bits=settings.rsa_key_bits,
+        retired_days=settings.key_retired_days,
+    )
+
+
+def secret_key(settings: Settings) -> bytes:
+    """The cookie-signing secret: from the configured file, or created once, mode 0600."""
+    path = settings.secret_key_file or settings.data_dir / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return Path(path).read_text(encoding="utf-8").strip().encode()
+
+
+def initialise(settings: Settings, database: Database, keys: KeyManager) -> list[str]:
+    """Create or migrate the schema and create missing signing keys; idempotent."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o700)  # the SQLite file holds password hashes
+    migrate.upgrade(database.url)
+    with database.session() as session:
+        return keys.ensure_keys(session, actor="stsctl init")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    app = Flask(__name__, static_folder=None)
+    app.config.update(
+        SECRET_KEY=secret_key(settings),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.uses_https,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    database = setup_store(settings)
+    state = open_state(settings.redis_url)
+    keys = setup_keys(settings)
+    app.extensions[EXTENSION] = Services(settings, database, state, keys)
+    install_request_ids(app)
+    app.register_blueprint(health.blueprint)
+    log.info("application created", extra={"base_url": settings.base_url,
+                                           "redis": bool(settings.redis_url)})
+    return app
+
+
+def main() -> None:
+    """Embedded default: migrate, create keys, serve on 127.0.0.1:8000 (development only)."""
+    settings = load_settings()
+    initialise(settings, setup_store(settings), setup_keys(settings))
+    address = urlsplit(settings.base_url)
+    create_app(settings).run(host=address.hostname or "127.0.0.1", port=address.port or 8000)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The decision engine: Casbin model, privilege resolution, OIO-BPP and JSON codecs."""

@@ -1,0 +1,3 @@
+"""Placeholder until the catalogue commands land (being written now)."""
+
+COMMANDS: list = []

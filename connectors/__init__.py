@@ -1,0 +1,1 @@
+"""Directories: Active Directory over LDAP, the local SQL directory, sync jobs."""

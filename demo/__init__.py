@@ -1,0 +1,1 @@
+"""Demo fagsystemer KY, KSD and SAPA for the quick start (later issue)."""

@@ -1,0 +1,1 @@
+"""Protocol front doors (SAML, OIDC) and the shared login and SSO session."""

@@ -1,0 +1,81 @@
+"""Structured JSON logging with a request id that follows each request through the log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from contextvars import ContextVar
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request id and extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        request_id = request_id_var.get()
+        if request_id:
+            entry["request_id"] = request_id
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def current_request_id() -> str | None:
+    return request_id_var.get()
+
+
+def install_request_ids(app: Flask) -> None:
+    """Accept a sane X-Request-ID from a proxy, or make one; echo it in the response."""
+    access = logging.getLogger("sts.access")
+
+    @app.before_request
+    def _start() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        g.request_started = time.perf_counter()
+        request_id_var.set(g.request_id)
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        elapsed = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
+        access.info(
+            "%s %s %s", request.method, request.path, response.status_code,
+            extra={"status": response.status_code, "ms": round(elapsed, 2)},
+        )
+        return response
+
+    @app.teardown_request
+    def _clear(_exc: BaseException | None) -> None:
+        request_id_var.set(None)
