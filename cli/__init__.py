@@ -20,9 +20,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from cli import catalogue, keys, server
+    from cli import ad, authz, catalogue, keys, server
 
-    for module in (server, keys, catalogue):
+    for module in (server, keys, catalogue, authz, ad):
         for command in module.COMMANDS:
             main.add_command(command)
 

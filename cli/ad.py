@@ -1,0 +1,3 @@
+"""Placeholder until `stsctl ad sync` lands (being written now)."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""Placeholder until `stsctl privileges` lands (being written now)."""
+
+COMMANDS: list = []
