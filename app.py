@@ -77,8 +77,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions[EXTENSION] = Services(settings, database, state, keys)
     install_request_ids(app)
     app.register_blueprint(health.blueprint)
-    log.info("application created", extra={"base_url": settings.base_url,
-                                           "redis": bool(settings.redis_url)})
+    log.info(
+        "application created",
+        extra={"base_url": settings.base_url, "redis": bool(settings.redis_url)},
+    )
     return app
 
 

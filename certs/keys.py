@@ -120,8 +120,9 @@ def write_private_key(path: Path, private_key: PrivateKeyTypes) -> None:
 class KeyManager:
     """Creates, rotates and loads signing keys for one data directory."""
 
-    def __init__(self, data_dir: Path, *, issuer: str, rsa_bits: int = 2048,
-                 retired_days: int = 7) -> None:
+    def __init__(
+        self, data_dir: Path, *, issuer: str, rsa_bits: int = 2048, retired_days: int = 7
+    ) -> None:
         self.key_dir = Path(data_dir) / "keys"
         self.issuer = issuer
         self.rsa_bits = rsa_bits
@@ -161,13 +162,19 @@ class KeyManager:
                 if not self._rows(session, kty, state):
                     row = self._create(session, kty, state)
                     created.append(row.kid)
-                    audit.record(session, actor=actor, action="key.create",
-                                 object_type="signing_key", object_id=row.kid,
-                                 details={"kty": kty, "state": state, "size": row.size})
+                    audit.record(
+                        session,
+                        actor=actor,
+                        action="key.create",
+                        object_type="signing_key",
+                        object_id=row.kid,
+                        details={"kty": kty, "state": state, "size": row.size},
+                    )
         return created
 
-    def rotate(self, session: Session, kty: str | None = None,
-               actor: str = "system") -> list[tuple[str, str]]:
+    def rotate(
+        self, session: Session, kty: str | None = None, actor: str = "system"
+    ) -> list[tuple[str, str]]:
         """Retire active, promote next, create a new next. Returns (retired, activated)."""
         self.ensure_keys(session, actor)
         changes: list[tuple[str, str]] = []
@@ -181,9 +188,14 @@ class KeyManager:
             session.flush()
             self._create(session, key_type, "next")
             changes.append((active[0].kid if active else "", promoted.kid))
-            audit.record(session, actor=actor, action="key.rotate", object_type="signing_key",
-                         object_id=promoted.kid,
-                         details={"kty": key_type, "retired": [r.kid for r in active]})
+            audit.record(
+                session,
+                actor=actor,
+                action="key.rotate",
+                object_type="signing_key",
+                object_id=promoted.kid,
+                details={"kty": key_type, "retired": [r.kid for r in active]},
+            )
         return changes
 
     def published(self, session: Session) -> list[SigningKey]:

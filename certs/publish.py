@@ -36,8 +36,12 @@ def jwk(row: SigningKey) -> dict[str, Any]:
         entry.update(kty="RSA", n=_b64url_uint(numbers.n), e=_b64url_uint(numbers.e))
     elif isinstance(public_key, ec.EllipticCurvePublicKey):
         ec_numbers = public_key.public_numbers()
-        entry.update(kty="EC", crv="P-256", x=_b64url(ec_numbers.x.to_bytes(32, "big")),
-                     y=_b64url(ec_numbers.y.to_bytes(32, "big")))
+        entry.update(
+            kty="EC",
+            crv="P-256",
+            x=_b64url(ec_numbers.x.to_bytes(32, "big")),
+            y=_b64url(ec_numbers.y.to_bytes(32, "big")),
+        )
     entry["x5c"] = [base64.b64encode(der).decode()]
     entry["x5t#S256"] = _b64url(certificate.fingerprint(hashes.SHA256()))
     return entry
@@ -48,8 +52,9 @@ def jwks(rows: list[SigningKey]) -> dict[str, Any]:
     return {"keys": [jwk(row) for row in rows]}
 
 
-def key_descriptors(rows: list[SigningKey], uses: tuple[str, ...] = ("signing",)
-                    ) -> list[etree._Element]:
+def key_descriptors(
+    rows: list[SigningKey], uses: tuple[str, ...] = ("signing",)
+) -> list[etree._Element]:
     """md:KeyDescriptor elements for the RSA keys: active and next (announced before use)."""
     elements = []
     for row in rows:
@@ -63,8 +68,8 @@ def key_descriptors(rows: list[SigningKey], uses: tuple[str, ...] = ("signing",)
             key_info = etree.SubElement(descriptor, f"{{{DS_NS}}}KeyInfo", nsmap={"ds": DS_NS})
             etree.SubElement(key_info, f"{{{DS_NS}}}KeyName").text = row.kid
             x509_data = etree.SubElement(key_info, f"{{{DS_NS}}}X509Data")
-            etree.SubElement(x509_data, f"{{{DS_NS}}}X509Certificate").text = (
-                base64.b64encode(der).decode()
-            )
+            etree.SubElement(x509_data, f"{{{DS_NS}}}X509Certificate").text = base64.b64encode(
+                der
+            ).decode()
             elements.append(descriptor)
     return elements

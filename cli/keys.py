@@ -9,7 +9,7 @@ from cli.context import CliContext, pass_context
 from store.models import SigningKey
 
 
-def _manager(ctx: CliContext):  # type: ignore[no-untyped-def]
+def _manager(ctx: CliContext):
     from app import setup_keys
 
     return setup_keys(ctx.settings)
@@ -27,8 +27,9 @@ def list_command(ctx: CliContext) -> None:
     manager = _manager(ctx)
     with ctx.database.session() as session:
         published = {row.kid for row in manager.published(session)}
-        rows = session.scalars(select(SigningKey).order_by(SigningKey.kty,
-                                                            SigningKey.created_at)).all()
+        rows = session.scalars(
+            select(SigningKey).order_by(SigningKey.kty, SigningKey.created_at)
+        ).all()
         if not rows:
             raise click.ClickException("no keys yet; run `stsctl init`")
         click.echo(f"{'kid':34} {'type':9} {'alg':6} {'state':8} {'created':20} published")
@@ -40,8 +41,13 @@ def list_command(ctx: CliContext) -> None:
 
 
 @keys_group.command("rotate")
-@click.option("--type", "kty", type=click.Choice(["RSA", "EC"]), default=None,
-              help="Rotate only this key type (default: both).")
+@click.option(
+    "--type",
+    "kty",
+    type=click.Choice(["RSA", "EC"]),
+    default=None,
+    help="Rotate only this key type (default: both).",
+)
 @pass_context
 def rotate_command(ctx: CliContext, kty: str | None) -> None:
     """Retire the active key, activate the next one, and create a new next key.

@@ -33,7 +33,7 @@ def init_command(ctx: CliContext) -> None:
         click.echo("signing keys present; none created")
 
 
-def _parse_bind(value: str) -> str:
+def _parse_bind(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise click.BadParameter(f"{value!r} is not HOST:PORT, e.g. 127.0.0.1:8000")
@@ -41,16 +41,31 @@ def _parse_bind(value: str) -> str:
 
 
 @click.command("serve")
-@click.option("--bind", default="127.0.0.1:8000", show_default=True,
-              help="Address to listen on, HOST:PORT.")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
-              envvar="STS_WORKERS", help="Worker processes; more than one needs STS_REDIS_URL.")
-@click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Threads per worker.")
+@click.option(
+    "--bind",
+    default="127.0.0.1:8000",
+    show_default=True,
+    callback=_parse_bind,
+    help="Address to listen on, HOST:PORT.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    envvar="STS_WORKERS",
+    help="Worker processes; more than one needs STS_REDIS_URL.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Threads per worker.",
+)
 @pass_context
 def serve_command(ctx: CliContext, bind: str, workers: int, threads: int) -> None:
     """Run the production server (gunicorn) on the configured database and state store."""
-    _parse_bind(bind)
     settings = ctx.settings
     try:
         check_worker_count(workers, settings.redis_url)
@@ -59,7 +74,7 @@ def serve_command(ctx: CliContext, bind: str, workers: int, threads: int) -> Non
 
     from gunicorn.app.base import BaseApplication
 
-    class _Server(BaseApplication):  # type: ignore[misc]
+    class _Server(BaseApplication):
         def load_config(self) -> None:
             options: dict[str, Any] = {
                 "bind": bind,

@@ -47,4 +47,3 @@ def readyz() -> ResponseReturnValue:
     return jsonify(status="ready" if ready else "not ready", checks=results), (
         200 if ready else 503
     )
-

@@ -29,18 +29,27 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        request_id = request_id_var.get()
-        if request_id:
-            entry["request_id"] = request_id
         for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key not in _STANDARD and not key.startswith("_") and value is not None:
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+_base_factory = logging.getLogRecordFactory()
+
+
+def _record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    record = _base_factory(*args, **kwargs)
+    record.request_id = request_id_var.get()
+    return record
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    """Log to stderr, one JSON object per line; every record carries the request id."""
+    if logging.getLogRecordFactory() is not _record_with_request_id:
+        logging.setLogRecordFactory(_record_with_request_id)
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
@@ -71,7 +80,10 @@ def install_request_ids(app: Flask) -> None:
         response.headers["X-Request-ID"] = g.get("request_id", "")
         elapsed = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
         access.info(
-            "%s %s %s", request.method, request.path, response.status_code,
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
             extra={"status": response.status_code, "ms": round(elapsed, 2)},
         )
         return response

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -52,7 +52,7 @@ def utcnow() -> dt.datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[str]: JSON}
 
 
 class Timestamped:
@@ -188,9 +188,7 @@ class Fagsystem(Timestamped, Base):
         back_populates="fagsystem", cascade="all, delete-orphan", passive_deletes=True
     )
 
-    __table_args__ = (
-        CheckConstraint("min_loa in ('Low', 'Substantial', 'High')", name="min_loa"),
-    )
+    __table_args__ = (CheckConstraint("min_loa in ('Low', 'Substantial', 'High')", name="min_loa"),)
 
 
 class ConstraintType(Base):
@@ -406,9 +404,7 @@ class AdminRoleAssignment(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(40))
-    cvr: Mapped[str | None] = mapped_column(
-        ForeignKey("municipalities.cvr", ondelete="CASCADE")
-    )
+    cvr: Mapped[str | None] = mapped_column(ForeignKey("municipalities.cvr", ondelete="CASCADE"))
     granted_by: Mapped[str | None] = mapped_column(String(256))
     granted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

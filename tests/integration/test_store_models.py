@@ -14,8 +14,8 @@ from store.models import (
     Assignment,
     AuditEvent,
     Fagsystem,
-    Jobfunktionsrolle,
     JfrGrant,
+    Jobfunktionsrolle,
     Municipality,
     OrgUnit,
     Serviceaftale,
@@ -35,27 +35,53 @@ def seed(db: Database) -> None:
         session.flush()
         session.add(OrgUnit(uuid="00000000-0000-4000-8000-000000000001", cvr=CVR, name="Top"))
         session.flush()
-        session.add(OrgUnit(uuid="00000000-0000-4000-8000-000000000002", cvr=CVR, name="Sub",
-                            parent_uuid="00000000-0000-4000-8000-000000000001"))
-        session.add(Fagsystem(id="KY", name="KY", entity_id="https://ky.demo.test",
-                              kinds=["brugervendt"]))
+        session.add(
+            OrgUnit(
+                uuid="00000000-0000-4000-8000-000000000002",
+                cvr=CVR,
+                name="Sub",
+                parent_uuid="00000000-0000-4000-8000-000000000001",
+            )
+        )
+        session.add(
+            Fagsystem(id="KY", name="KY", entity_id="https://ky.demo.test", kinds=["brugervendt"])
+        )
         session.flush()
         session.add(SystemRole(id=ROLE, fagsystem_id="KY", name="Læs sag"))
         session.add(Jobfunktionsrolle(id=JFR, cvr=CVR, name="Sagsbehandler"))
         session.flush()
-        session.add(JfrGrant(jfr_id=JFR, role_id=ROLE, constraints={
-            "http://sts.kombit.dk/constraints/KLE/1": {"fixed": ["32.*"]}}))
-        session.add(User(id="11111111-1111-4111-8111-111111111111", cvr=CVR, username="karen",
-                         name="Karen", kle=["32.01"]))
+        session.add(
+            JfrGrant(
+                jfr_id=JFR,
+                role_id=ROLE,
+                constraints={"http://sts.kombit.dk/constraints/KLE/1": {"fixed": ["32.*"]}},
+            )
+        )
+        session.add(
+            User(
+                id="11111111-1111-4111-8111-111111111111",
+                cvr=CVR,
+                username="karen",
+                name="Karen",
+                kle=["32.01"],
+            )
+        )
 
 
 def test_round_trips_domain_objects_with_json_and_dates(database: Database) -> None:
     seed(database)
     with database.session() as session:
-        session.add(Assignment(cvr=CVR, jfr_id=JFR, subject_type="user",
-                               user_id="11111111-1111-4111-8111-111111111111",
-                               valid_from=dt.date(2026, 1, 1), valid_to=dt.date(2026, 12, 31),
-                               case_number="26-004711"))
+        session.add(
+            Assignment(
+                cvr=CVR,
+                jfr_id=JFR,
+                subject_type="user",
+                user_id="11111111-1111-4111-8111-111111111111",
+                valid_from=dt.date(2026, 1, 1),
+                valid_to=dt.date(2026, 12, 31),
+                case_number="26-004711",
+            )
+        )
     with database.session() as session:
         assignment = session.scalars(select(Assignment)).one()
         grant = session.scalars(select(JfrGrant)).one()
@@ -68,17 +94,30 @@ def test_round_trips_domain_objects_with_json_and_dates(database: Database) -> N
 def test_rejects_an_assignment_with_two_subjects(database: Database) -> None:
     seed(database)
     with pytest.raises(IntegrityError), database.session() as session:
-        session.add(Assignment(cvr=CVR, jfr_id=JFR, subject_type="user",
-                               user_id="11111111-1111-4111-8111-111111111111",
-                               org_unit_uuid="00000000-0000-4000-8000-000000000001"))
+        session.add(
+            Assignment(
+                cvr=CVR,
+                jfr_id=JFR,
+                subject_type="user",
+                user_id="11111111-1111-4111-8111-111111111111",
+                org_unit_uuid="00000000-0000-4000-8000-000000000001",
+            )
+        )
 
 
 def test_rejects_an_assignment_that_ends_before_it_starts(database: Database) -> None:
     seed(database)
     with pytest.raises(IntegrityError), database.session() as session:
-        session.add(Assignment(cvr=CVR, jfr_id=JFR, subject_type="user",
-                               user_id="11111111-1111-4111-8111-111111111111",
-                               valid_from=dt.date(2026, 2, 1), valid_to=dt.date(2026, 1, 1)))
+        session.add(
+            Assignment(
+                cvr=CVR,
+                jfr_id=JFR,
+                subject_type="user",
+                user_id="11111111-1111-4111-8111-111111111111",
+                valid_from=dt.date(2026, 2, 1),
+                valid_to=dt.date(2026, 1, 1),
+            )
+        )
 
 
 def test_rejects_a_second_user_with_the_same_username_in_one_municipality(
@@ -102,8 +141,9 @@ def test_deleting_a_municipality_removes_its_data(database: Database) -> None:
 def test_rejects_an_unknown_service_agreement_status(database: Database) -> None:
     seed(database)
     with pytest.raises(IntegrityError), database.session() as session:
-        session.add(Serviceaftale(id="sa", cvr=CVR, anvendersystem_id="KY", service_id="KY",
-                                  status="maybe"))
+        session.add(
+            Serviceaftale(id="sa", cvr=CVR, anvendersystem_id="KY", service_id="KY", status="maybe")
+        )
 
 
 def test_keeps_service_agreement_status_history_in_order(database: Database) -> None:
@@ -123,8 +163,13 @@ def test_keeps_service_agreement_status_history_in_order(database: Database) -> 
 def test_audit_chain_verifies_and_detects_tampering(database: Database) -> None:
     with database.session() as session:
         for number in range(3):
-            audit.record(session, actor="admin", action="test.change", object_id=str(number),
-                         details={"n": number, "navn": "Søren"})
+            audit.record(
+                session,
+                actor="admin",
+                action="test.change",
+                object_id=str(number),
+                details={"n": number, "navn": "Søren"},
+            )
     with database.session() as session:
         assert audit.verify_chain(session) is None
         second = session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()[1]
