@@ -19,6 +19,7 @@ from certs.keys import KeyManager
 from idp import health
 from idp.context import EXTENSION, Services
 from idp.logs import configure_logging, install_request_ids
+from idp.metrics import install_metrics
 from settings import Settings, load_settings
 from store import migrate
 from store.db import Database
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     keys = setup_keys(settings)
     app.extensions[EXTENSION] = Services(settings, database, state, keys)
     install_request_ids(app)
+    install_metrics(app)
     app.register_blueprint(health.blueprint)
     log.info(
         "application created",

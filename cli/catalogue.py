@@ -1,3 +1,66 @@
-"""Placeholder until the catalogue commands land (being written now)."""
+"""``stsctl import`` and ``stsctl export``: the role catalogue in and out of the store."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import yaml
+
+from cli.context import CliContext, pass_context
+from store.catalogue import CatalogueInvalid, export_catalogue, import_catalogue, load_file
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Also remove what the file no longer names, for the municipalities it names.",
+)
+@pass_context
+def import_command(ctx: CliContext, file: Path, prune: bool) -> None:
+    """Validate FILE (YAML or JSON catalogue) and import it in one transaction."""
+    try:
+        data = load_file(file)
+        report = import_catalogue(ctx.database, data, prune=prune)
+    except CatalogueInvalid as exc:
+        for error in exc.errors:
+            click.echo(str(error), err=True)
+        click.echo(
+            f"{len(exc.errors)} problem(s) in {file}; nothing was changed. "
+            "Fix them and import again.",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(f"imported {file}" + ("" if report.changed else ": nothing changed"))
+    click.echo(report.summary())
+
+
+@click.command("export")
+@click.option(
+    "--cvr", help="Only this municipality (8-digit CVR); fagsystemer are always included."
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["yaml", "json"]),
+    default="yaml",
+    show_default=True,
+)
+@pass_context
+def export_command(ctx: CliContext, cvr: str | None, output_format: str) -> None:
+    """Write the catalogue (without secrets) to standard output."""
+    if cvr is not None and not (len(cvr) == 8 and cvr.isdigit()):
+        raise click.BadParameter("a CVR number is 8 digits", param_hint="--cvr")
+    with ctx.database.session() as session:
+        data = export_catalogue(session, cvr)
+    if output_format == "json":
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        click.echo(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), nl=False)
+
+
+COMMANDS = [import_command, export_command]

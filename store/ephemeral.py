@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Handler = Callable[[str, bytes], None]
+Members = set[str]  # named so the method `set` cannot shadow the builtin in annotations
 
 
 class StateUnavailable(RuntimeError):
@@ -66,7 +67,7 @@ class EphemeralState(abc.ABC):
     def sadd(self, key: str, *members: str, ttl: float | None = None) -> None: ...
 
     @abc.abstractmethod
-    def smembers(self, key: str) -> set[str]: ...
+    def smembers(self, key: str) -> Members: ...
 
     @abc.abstractmethod
     def srem(self, key: str, *members: str) -> None: ...
@@ -201,7 +202,7 @@ class MemoryState(EphemeralState):
             if ttl is not None:
                 entry.expires_at = self._expiry(ttl)
 
-    def smembers(self, key: str) -> set[str]:
+    def smembers(self, key: str) -> Members:
         with self._lock:
             entry = self._live(key)
             return set() if entry is None else set(entry.value)
@@ -338,7 +339,7 @@ class RedisState(EphemeralState):
             pipe.pexpire(self._k(key), self._ms(ttl))
         self._call(pipe.execute)
 
-    def smembers(self, key: str) -> set[str]:
+    def smembers(self, key: str) -> Members:
         members = self._call(self._client.smembers, self._k(key))
         return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
 

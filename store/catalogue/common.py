@@ -91,7 +91,7 @@ class CatalogueError:
         return f"{self.path or '(top)'}: {self.message}"
 
 
-class CatalogueInvalid(Exception):  # noqa: N818 - the name reads as the condition, by design
+class CatalogueInvalid(Exception):
     """Raised when a catalogue has problems; nothing was changed. ``errors`` lists them all."""
 
     def __init__(self, errors: Sequence[CatalogueError]) -> None:

@@ -80,14 +80,19 @@ class ImportReport:
 
     def as_dict(self) -> dict[str, dict[str, int]]:
         """Plain dicts, for the audit event and JSON output."""
-        return {what: dict(sorted(getattr(self, what).items())) for what in ("created", "updated", "deleted")}
+        return {
+            what: dict(sorted(getattr(self, what).items()))
+            for what in ("created", "updated", "deleted")
+        }
 
     def summary(self) -> str:
         """One line per verb, e.g. ``created: 3 (org_unit 2, user 1)``."""
         lines = []
         for what in ("created", "updated", "deleted"):
             counter: Counter[str] = getattr(self, what)
-            detail = ", ".join(f"{kind} {count}" for kind, count in sorted(counter.items()) if count)
+            detail = ", ".join(
+                f"{kind} {count}" for kind, count in sorted(counter.items()) if count
+            )
             lines.append(f"{what}: {self.total(what)}" + (f" ({detail})" if detail else ""))
         return "\n".join(lines)
 
@@ -143,6 +148,7 @@ class _Importer:
         self.actor = actor
         self.report = ImportReport()
         self.hasher = PasswordHasher()
+        self.new_units: set[str] = set()
 
     def upsert(self, kind: str, model: type[M], key: Any, values: Item, keys: Item) -> M:
         """Create ``model`` at primary key ``key`` or update it; count the outcome."""
@@ -177,7 +183,7 @@ class _Importer:
 
     def import_municipalities(self, municipalities: list[Item]) -> None:
         """Municipalities, then their units without parents, then the parents (FK-safe order)."""
-        new_units: set[str] = set()
+        new_units = self.new_units
         for municipality in municipalities:
             cvr = municipality["cvr"]
             values = {"name": municipality["name"], "domain": municipality["domain"]}
@@ -205,7 +211,8 @@ class _Importer:
                 manager = unit.get("manager")
                 manager_id = self.user_id(municipality["cvr"], manager) if manager else None
                 obj = self.session.get_one(OrgUnit, unit["uuid"])
-                if _assign(obj, {"manager_user_id": manager_id}):
+                changed = _assign(obj, {"manager_user_id": manager_id})
+                if changed and unit["uuid"] not in self.new_units:
                     self.report.updated["org_unit"] += 1
         self.session.flush()
 
@@ -233,7 +240,9 @@ class _Importer:
                 "source": "local",
             }
             values["password_hash"] = self.secret_hash(
-                user["password_env"], obj.password_env if obj else None, obj.password_hash if obj else None
+                user["password_env"],
+                obj.password_env if obj else None,
+                obj.password_hash if obj else None,
             )
             if obj is None:
                 keys = {"cvr": user["cvr"], "username": user["username"]}
@@ -246,7 +255,7 @@ class _Importer:
         self.session.flush()
 
     def secret_hash(self, env: str | None, old_env: str | None, old_hash: str | None) -> str | None:
-        """An argon2 hash of the secret in variable ``env``; reuse the old one when it still fits."""
+        """Argon2 hash of the secret in variable ``env``; the old hash is kept if it still fits."""
         if env is None:
             return None
         secret = os.environ.get(env)
@@ -254,7 +263,9 @@ class _Importer:
             return old_hash if env == old_env else None
         if old_hash and env == old_env:
             try:
-                if self.hasher.verify(old_hash, secret) and not self.hasher.check_needs_rehash(old_hash):
+                if self.hasher.verify(old_hash, secret) and not self.hasher.check_needs_rehash(
+                    old_hash
+                ):
                     return old_hash
             except (VerificationError, InvalidHashError):
                 pass
@@ -276,7 +287,12 @@ class _Importer:
         owner = {"fagsystem_id": system_id}
         for ctype in system["constraint_types"]:
             ctype = _with_defaults("constraint_type", ctype)
-            values = {"name": ctype["name"], "kind": ctype["kind"], "values": ctype["values"], "regex": ctype["regex"]}
+            values = {
+                "name": ctype["name"],
+                "kind": ctype["kind"],
+                "values": ctype["values"],
+                "regex": ctype["regex"],
+            }
             keys = {**owner, "uri": ctype["id"]}
             self.upsert("constraint_type", ConstraintType, (system_id, ctype["id"]), values, keys)
         for role in system["roles"]:
@@ -302,7 +318,13 @@ class _Importer:
             existing.client_secret_env if existing else None,
             existing.client_secret_hash if existing else None,
         )
-        self.upsert("oidc_client", OidcClient, client["client_id"], values, {"client_id": client["client_id"]})
+        self.upsert(
+            "oidc_client",
+            OidcClient,
+            client["client_id"],
+            values,
+            {"client_id": client["client_id"]},
+        )
 
     def import_saml(self, system_id: str, sp: Item) -> None:
         entity_id = metadata_entity_id(sp["metadata"])
@@ -348,13 +370,21 @@ class _Importer:
         for assignment in assignments:
             assignment = _with_defaults("assignment", assignment)
             subject_type, subject_id = self.resolve_subject(assignment)
-            key = (subject_type, subject_id, assignment["cvr"], assignment["role"], assignment["case_number"])
+            key = (
+                subject_type,
+                subject_id,
+                assignment["cvr"],
+                assignment["role"],
+                assignment["case_number"],
+            )
             values = {
                 "valid_from": parse_date(assignment["valid_from"]),
                 "valid_to": parse_date(assignment["valid_to"]),
                 "inherit": assignment["inherit"],
                 "constraints": dict(assignment["constraints"]),
-                "excepted_user_ids": [self.user_id(assignment["cvr"], name) for name in assignment["except_users"]],
+                "excepted_user_ids": [
+                    self.user_id(assignment["cvr"], name) for name in assignment["except_users"]
+                ],
             }
             obj = existing.get(key)
             if obj is None:
@@ -363,7 +393,11 @@ class _Importer:
                     jfr_id=assignment["role"],
                     subject_type=subject_type,
                     case_number=assignment["case_number"],
-                    **{f"{subject_type}_id" if subject_type != "org_unit" else "org_unit_uuid": subject_id},
+                    **{
+                        f"{subject_type}_id"
+                        if subject_type != "org_unit"
+                        else "org_unit_uuid": subject_id
+                    },
                     **values,
                 )
                 self.session.add(obj)
@@ -380,7 +414,9 @@ class _Importer:
         result: dict[AssignmentKey, Assignment] = {}
         for obj in self.session.scalars(select(Assignment).order_by(Assignment.created_at)):
             subject = obj.user_id or obj.group_id or obj.org_unit_uuid or ""
-            result.setdefault((obj.subject_type, subject, obj.cvr, obj.jfr_id, obj.case_number), obj)
+            result.setdefault(
+                (obj.subject_type, subject, obj.cvr, obj.jfr_id, obj.case_number), obj
+            )
         return result
 
     def resolve_subject(self, assignment: Item) -> tuple[str, str]:
@@ -390,12 +426,16 @@ class _Importer:
             return "user", self.user_id(cvr, assignment["user"])
         if "group" in assignment:
             reference = assignment["group"].casefold()
-            group_id = self.session.execute(
-                select(Group.id).where(
-                    Group.cvr == cvr,
-                    or_(Group.object_guid.ilike(reference), Group.dn.ilike(reference)),
+            group_id = (
+                self.session.execute(
+                    select(Group.id).where(
+                        Group.cvr == cvr,
+                        or_(Group.object_guid.ilike(reference), Group.dn.ilike(reference)),
+                    )
                 )
-            ).scalars().first()
+                .scalars()
+                .first()
+            )
             assert group_id is not None  # validated
             return "group", group_id
         return "org_unit", assignment["org_unit"]
@@ -412,22 +452,27 @@ class _Importer:
         }
         old = self.session.get(Serviceaftale, aftale["id"])
         old_status = old.status if old else None
-        obj = self.upsert("serviceaftale", Serviceaftale, aftale["id"], values, {"id": aftale["id"]})
+        obj = self.upsert(
+            "serviceaftale", Serviceaftale, aftale["id"], values, {"id": aftale["id"]}
+        )
         if obj.status != old_status:
             note = "catalogue import"
             obj.history.append(ServiceaftaleStatus(status=obj.status, actor=self.actor, note=note))
 
 
-
 class _Pruner:
     """Deletes what the file no longer names, for the municipalities it names."""
 
-    def __init__(self, session: Session, report: ImportReport, data: Item, kept_assignments: set[str]) -> None:
+    def __init__(
+        self, session: Session, report: ImportReport, data: Item, kept_assignments: set[str]
+    ) -> None:
         self.session = session
         self.report = report
         self.named = {m["cvr"] for m in data.get("municipalities", [])}
         self.kept_assignments = kept_assignments
-        self.kept_units = {u["uuid"] for m in data.get("municipalities", []) for u in m.get("org_units", [])}
+        self.kept_units = {
+            u["uuid"] for m in data.get("municipalities", []) for u in m.get("org_units", [])
+        }
         self.kept_users = {(u["cvr"], u["username"]) for u in data.get("users", [])}
         self.kept_jfrs = {j["id"] for j in data.get("jobfunktionsroller", [])}
         self.kept_aftaler = {a["id"] for a in data.get("serviceaftaler", [])}
@@ -438,7 +483,9 @@ class _Pruner:
             return
         gone_jfrs = [
             jfr
-            for jfr in self.session.scalars(select(Jobfunktionsrolle).where(Jobfunktionsrolle.cvr.in_(self.named)))
+            for jfr in self.session.scalars(
+                select(Jobfunktionsrolle).where(Jobfunktionsrolle.cvr.in_(self.named))
+            )
             if jfr.id not in self.kept_jfrs
         ]
         gone_users = [
@@ -454,7 +501,9 @@ class _Pruner:
             "serviceaftale",
             [
                 aftale
-                for aftale in self.session.scalars(select(Serviceaftale).where(Serviceaftale.cvr.in_(self.named)))
+                for aftale in self.session.scalars(
+                    select(Serviceaftale).where(Serviceaftale.cvr.in_(self.named))
+                )
                 if aftale.id not in self.kept_aftaler
             ],
         )
@@ -464,7 +513,9 @@ class _Pruner:
             [
                 unit
                 for unit in self.session.scalars(
-                    select(OrgUnit).where(OrgUnit.cvr.in_(self.named), OrgUnit.external_id.is_(None))
+                    select(OrgUnit).where(
+                        OrgUnit.cvr.in_(self.named), OrgUnit.external_id.is_(None)
+                    )
                 )
                 if unit.uuid not in self.kept_units
             ],

@@ -36,10 +36,7 @@ def load_file(path: str | Path) -> dict[str, Any]:
 def parse_text(text: str, *, source: str = "<text>") -> dict[str, Any]:
     """Parse catalogue text as JSON when it looks like JSON, else as YAML (safe loader)."""
     try:
-        if text.lstrip().startswith("{"):
-            data = json.loads(text)
-        else:
-            data = yaml.safe_load(text)
+        data = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise CatalogueInvalid(
             [CatalogueError("", f"{source} is not valid YAML or JSON: {exc}")]
@@ -104,8 +101,9 @@ def fetch_metadata(url: str) -> str:
     """Fetch SAML metadata once over HTTP(S); other schemes are refused."""
     if not url.startswith(("https://", "http://")):
         raise ValueError("only http:// and https:// URLs are fetched")
-    request = urllib.request.Request(url, headers={"Accept": "application/samlmetadata+xml"})
-    with urllib.request.urlopen(request, timeout=METADATA_TIMEOUT_SECONDS) as response:  # noqa: S310 - scheme checked above
+    headers = {"Accept": "application/samlmetadata+xml"}
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - scheme checked above
+    with urllib.request.urlopen(request, timeout=METADATA_TIMEOUT_SECONDS) as response:  # noqa: S310
         body: bytes = response.read(5_000_000)
     return body.decode("utf-8")
 

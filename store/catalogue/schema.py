@@ -42,13 +42,17 @@ def _to_catalogue_error(error: ValidationError) -> CatalogueError:
 
 def _message(error: ValidationError) -> str:
     """A reader-friendly message for the common cases; jsonschema's own otherwise."""
+    schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = sorted(error.schema.get("properties", {}))
+        allowed = sorted(schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed))
-        return f"unknown key(s) {', '.join(map(repr, extra))}; allowed keys are {', '.join(allowed)}"
-    if error.validator == "pattern" and error.absolute_path and error.absolute_path[-1] == "cvr":
+        return (
+            f"unknown key(s) {', '.join(map(repr, extra))}; allowed keys are {', '.join(allowed)}"
+        )
+    last = error.absolute_path[-1] if error.absolute_path else None
+    if error.validator in ("pattern", "type") and last == "cvr":
         return f"{error.instance!r} is not a CVR number; write it as 8 digits in quotes"
-    if error.validator in ("minProperties", "maxProperties") and "fixed" in error.schema.get(
+    if error.validator in ("minProperties", "maxProperties") and "fixed" in schema.get(
         "properties", {}
     ):
         return "give exactly one of fixed, dynamic or postponed"

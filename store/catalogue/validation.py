@@ -132,7 +132,9 @@ class _Checker:
 
     def check_fagsystemer(self, systems: list[Item]) -> None:
         self.duplicates(
-            [s["id"] for s in systems], "duplicate fagsystem id {key} (first at [{first}])", "fagsystemer"
+            [s["id"] for s in systems],
+            "duplicate fagsystem id {key} (first at [{first}])",
+            "fagsystemer",
         )
         entity_ids: dict[str, int] = {}
         client_ids: dict[str, str] = {}
@@ -144,7 +146,9 @@ class _Checker:
             for s_index, sp in enumerate(system.get("saml", [])):
                 self.check_saml(system["id"], sp, sp_ids, (*path, "saml", s_index))
             for c_index, client in enumerate(system.get("oidc_clients", [])):
-                self.check_client(system["id"], client, client_ids, (*path, "oidc_clients", c_index))
+                self.check_client(
+                    system["id"], client, client_ids, (*path, "oidc_clients", c_index)
+                )
             self.check_constraint_types(system, path)
             for r_index, role in enumerate(system.get("roles", [])):
                 self.check_role(system["id"], role, role_ids, (*path, "roles", r_index))
@@ -157,13 +161,17 @@ class _Checker:
                 self.error("a service needs an entity_id (the audience of its tokens)", *path[:2])
             return
         if entity_id in seen:
-            self.error(f"duplicate entity_id {entity_id} (first at fagsystemer[{seen[entity_id]}])", *path)
+            self.error(
+                f"duplicate entity_id {entity_id} (first at fagsystemer[{seen[entity_id]}])", *path
+            )
         seen.setdefault(entity_id, index)
         owner = self.world.stored.entity_fagsystem.get(entity_id, system["id"])
         if owner != system["id"]:
             self.error(f"entity_id {entity_id} already belongs to fagsystem {owner}", *path)
 
-    def check_saml(self, system_id: str, sp: Item, seen: dict[str, str], path: tuple[str | int, ...]) -> None:
+    def check_saml(
+        self, system_id: str, sp: Item, seen: dict[str, str], path: tuple[str | int, ...]
+    ) -> None:
         if "metadata" not in sp:
             self.error("the metadata was not read; import the file with stsctl import", *path)
             return
@@ -173,25 +181,35 @@ class _Checker:
             self.error(str(exc), *path, "metadata")
             return
         if entity_id in seen:
-            self.error(f"duplicate SAML entityID {entity_id} (first at {seen[entity_id]})", *path, "metadata")
+            self.error(
+                f"duplicate SAML entityID {entity_id} (first at {seen[entity_id]})",
+                *path,
+                "metadata",
+            )
         seen.setdefault(entity_id, join_path(*path))
         owner = self.world.stored.sp_fagsystem.get(entity_id, system_id)
         if owner != system_id:
-            self.error(f"SAML entityID {entity_id} already belongs to fagsystem {owner}", *path, "metadata")
+            self.error(
+                f"SAML entityID {entity_id} already belongs to fagsystem {owner}", *path, "metadata"
+            )
 
-    def check_client(self, system_id: str, client: Item, seen: dict[str, str], path: tuple[str | int, ...]) -> None:
+    def check_client(
+        self, system_id: str, client: Item, seen: dict[str, str], path: tuple[str | int, ...]
+    ) -> None:
         client_id = client["client_id"]
         if client_id in seen:
-            self.error(f"duplicate client_id {client_id} (first at {seen[client_id]})", *path, "client_id")
+            self.error(
+                f"duplicate client_id {client_id} (first at {seen[client_id]})", *path, "client_id"
+            )
         seen.setdefault(client_id, join_path(*path))
         owner = self.world.stored.client_fagsystem.get(client_id, system_id)
         if owner != system_id:
-            self.error(f"client_id {client_id} already belongs to fagsystem {owner}", *path, "client_id")
+            self.error(
+                f"client_id {client_id} already belongs to fagsystem {owner}", *path, "client_id"
+            )
         method = client.get("token_endpoint_auth_method", "client_secret_basic")
         if method.startswith("client_secret") and "client_secret_env" not in client:
-            self.error(
-                f"{method} needs client_secret_env: the variable holding the secret", *path
-            )
+            self.error(f"{method} needs client_secret_env: the variable holding the secret", *path)
 
     def check_constraint_types(self, system: Item, path: tuple[str | int, ...]) -> None:
         types = system.get("constraint_types", [])
@@ -216,7 +234,9 @@ class _Checker:
                 except re.error as exc:
                     self.error(f"not a valid regular expression: {exc}", *where, "regex")
 
-    def check_role(self, system_id: str, role: Item, seen: dict[str, str], path: tuple[str | int, ...]) -> None:
+    def check_role(
+        self, system_id: str, role: Item, seen: dict[str, str], path: tuple[str | int, ...]
+    ) -> None:
         role_id = role["id"]
         if role_id in seen:
             self.error(f"duplicate role id {role_id} (first at {seen[role_id]})", *path, "id")
@@ -228,7 +248,7 @@ class _Checker:
         for index, uri in enumerate(role.get("constraints", [])):
             if uri not in declared:
                 self.error(
-                    f"unknown constraint type {uri}; declare it in this fagsystem's constraint_types",
+                    f"unknown constraint type {uri}; declare it in constraint_types",
                     *path,
                     "constraints",
                     index,
@@ -248,11 +268,15 @@ class _Checker:
             self.known_cvr(cvr, *path, "cvr")
             owner = self.world.stored.jfr_cvr.get(jfr["id"], cvr)
             if owner != cvr:
-                self.error(f"jobfunktionsrolle {jfr['id']} belongs to municipality {owner}", *path, "cvr")
+                self.error(
+                    f"jobfunktionsrolle {jfr['id']} belongs to municipality {owner}", *path, "cvr"
+                )
             for d_index, delegate in enumerate(jfr.get("delegated_to", [])):
                 self.known_cvr(delegate, *path, "delegated_to", d_index)
                 if delegate == cvr:
-                    self.error("a municipality cannot delegate to itself", *path, "delegated_to", d_index)
+                    self.error(
+                        "a municipality cannot delegate to itself", *path, "delegated_to", d_index
+                    )
             delegated = bool(jfr.get("delegated_to"))
             for g_index, grant in enumerate(jfr.get("grants", [])):
                 self.check_grant(cvr, delegated, grant, (*path, "grants", g_index))
@@ -261,27 +285,45 @@ class _Checker:
         if cvr not in self.world.municipalities:
             self.error(f"unknown municipality {cvr}; add it under municipalities", *path)
 
-    def check_grant(self, cvr: str, delegated: bool, grant: Item, path: tuple[str | int, ...]) -> None:
+    def check_grant(
+        self, cvr: str, delegated: bool, grant: Item, path: tuple[str | int, ...]
+    ) -> None:
         role = self.world.roles.get(grant["role"])
         if role is None:
-            self.error(f"unknown role {grant['role']}; it must be a role of a fagsystem", *path, "role")
+            self.error(
+                f"unknown role {grant['role']}; it must be a role of a fagsystem", *path, "role"
+            )
             return
         given = grant.get("constraints", {})
         required = set(role.constraints)
         for uri in sorted(required - set(given)):
-            self.error(f"missing constraint type {uri}, which role {grant['role']} requires", *path, "constraints")
+            self.error(
+                f"missing constraint type {uri}, which role {grant['role']} requires",
+                *path,
+                "constraints",
+            )
         declared = self.world.fagsystemer[role.fagsystem_id].constraint_types
         for uri, spec in given.items():
             where = (*path, "constraints")
             if uri not in required:
-                self.error(f"unknown constraint type {uri}: role {grant['role']} does not use it", *where)
+                self.error(
+                    f"unknown constraint type {uri}: role {grant['role']} does not use it", *where
+                )
             elif uri not in declared:
-                self.error(f"unknown constraint type {uri}: fagsystem {role.fagsystem_id} does not declare it", *where)
+                self.error(
+                    f"unknown constraint type {uri}: {role.fagsystem_id} does not declare it",
+                    *where,
+                )
             else:
                 self.check_spec(cvr, delegated, declared[uri], spec, (*where, uri))
 
     def check_spec(
-        self, cvr: str, delegated: bool, ctype: ConstraintTypeView, spec: Item, path: tuple[str | int, ...]
+        self,
+        cvr: str,
+        delegated: bool,
+        ctype: ConstraintTypeView,
+        spec: Item,
+        path: tuple[str | int, ...],
     ) -> None:
         if "fixed" in spec:
             for index, value in enumerate(spec["fixed"]):
@@ -290,11 +332,21 @@ class _Checker:
                     self.error(problem, *path, "fixed", index)
         if "dynamic" in spec:
             dynamic = spec["dynamic"]
-            allowed = {"kle": KLE_DYNAMIC, "orgenhed": ORGENHED_DYNAMIC}.get(ctype.kind, frozenset())
+            allowed = {"kle": KLE_DYNAMIC, "orgenhed": ORGENHED_DYNAMIC}.get(
+                ctype.kind, frozenset()
+            )
             if dynamic not in allowed:
-                self.error(f"dynamic {dynamic} does not fit a constraint type of kind {ctype.kind}", *path, "dynamic")
+                self.error(
+                    f"dynamic {dynamic} does not fit a constraint type of kind {ctype.kind}",
+                    *path,
+                    "dynamic",
+                )
             if delegated:
-                self.error("a delegated jobfunktionsrolle cannot carry dynamic constraints", *path, "dynamic")
+                self.error(
+                    "a delegated jobfunktionsrolle cannot carry dynamic constraints",
+                    *path,
+                    "dynamic",
+                )
 
     def value_problem(self, ctype: ConstraintTypeView, value: str, cvr: str) -> str | None:
         """Why ``value`` is not valid for ``ctype`` in municipality ``cvr``, or None."""
@@ -326,22 +378,36 @@ class _Checker:
             key = (user["cvr"], user["username"])
             self.known_cvr(user["cvr"], "users", index, "cvr")
             if stored.user_source.get(key) == "ad":
-                self.error(f"{user['username']} is synchronised from AD; remove it from the file", "users", index)
+                self.error(
+                    f"{user['username']} is synchronised from AD; remove it from the file",
+                    "users",
+                    index,
+                )
             uuid = user.get("uuid")
             if uuid and stored.user_uuid.get(key, uuid) != uuid:
-                self.error(f"user {user['username']} is stored with uuid {stored.user_uuid[key]}; a uuid cannot change", "users", index, "uuid")
+                self.error(
+                    f"stored with uuid {stored.user_uuid[key]}; a user's uuid cannot change",
+                    "users",
+                    index,
+                    "uuid",
+                )
             if uuid and stored.uuid_user.get(uuid, key) != key:
                 self.error(f"uuid {uuid} belongs to another user", "users", index, "uuid")
             org_unit = user.get("org_unit")
             if org_unit is not None and org_unit not in self.world.units_of(user["cvr"]):
-                self.error(f"{org_unit} is not an org unit of municipality {user['cvr']}", "users", index, "org_unit")
+                self.error(
+                    f"{org_unit} is not an org unit of municipality {user['cvr']}",
+                    "users",
+                    index,
+                    "org_unit",
+                )
 
     # -- assignments -------------------------------------------------------------------
 
     def check_assignments(self, assignments: list[Item]) -> None:
         self.duplicates(
             [assignment_key(a) for a in assignments],
-            "duplicate assignment of the same role to the same subject (first at assignments[{first}]); "
+            "duplicate assignment of this role to this subject (first at assignments[{first}]); "
             "give one of them a different case_number",
             "assignments",
         )
@@ -370,7 +436,11 @@ class _Checker:
             self.error(f"missing value for postponed constraint type {uri}", *path, "constraints")
         for uri, values in given.items():
             if uri not in postponed:
-                self.error(f"constraint type {uri} is not postponed in this jobfunktionsrolle", *path, "constraints")
+                self.error(
+                    f"constraint type {uri} is not postponed in this jobfunktionsrolle",
+                    *path,
+                    "constraints",
+                )
                 continue
             for v_index, value in enumerate(values):
                 for ctype in postponed[uri]:
@@ -403,7 +473,9 @@ class _Checker:
                 self.error(f"{key} is only for org_unit assignments", *path, key)
         for index, username in enumerate(assignment.get("except_users", [])):
             if (cvr, username) not in self.world.users:
-                self.error(f"unknown user {username!r} in municipality {cvr}", *path, "except_users", index)
+                self.error(
+                    f"unknown user {username!r} in municipality {cvr}", *path, "except_users", index
+                )
 
     def check_dates(self, assignment: Item, path: tuple[str | int, ...]) -> None:
         dates = {}
@@ -431,7 +503,9 @@ class _Checker:
 
     def check_serviceaftaler(self, aftaler: list[Item]) -> None:
         self.duplicates(
-            [a["id"] for a in aftaler], "duplicate serviceaftale id {key} (first at [{first}])", "serviceaftaler"
+            [a["id"] for a in aftaler],
+            "duplicate serviceaftale id {key} (first at [{first}])",
+            "serviceaftaler",
         )
         for index, aftale in enumerate(aftaler):
             self.check_serviceaftale(aftale, ("serviceaftaler", index))
@@ -445,22 +519,34 @@ class _Checker:
             self.error(f"unknown fagsystem {aftale['service']}", *path, "service")
             return
         if "service" not in service.kinds:
-            self.error(f"fagsystem {aftale['service']} is not a service (kind: service)", *path, "service")
+            self.error(
+                f"fagsystem {aftale['service']} is not a service (kind: service)", *path, "service"
+            )
         required: set[str] = set()
         for index, role_id in enumerate(aftale.get("roles", [])):
             role = self.world.roles.get(role_id)
             if role is None or role.fagsystem_id != aftale["service"]:
-                self.error(f"{role_id} is not a role of service {aftale['service']}", *path, "roles", index)
+                self.error(
+                    f"{role_id} is not a role of service {aftale['service']}", *path, "roles", index
+                )
             else:
                 required.update(role.constraints)
         given = aftale.get("constraints", {})
         if aftale.get("status") == "approved":
             for uri in sorted(required - set(given)):
-                self.error(f"missing value for constraint type {uri} required by its roles", *path, "constraints")
+                self.error(
+                    f"missing value for constraint type {uri} required by its roles",
+                    *path,
+                    "constraints",
+                )
         for uri, values in given.items():
             ctype = service.constraint_types.get(uri)
             if uri not in required or ctype is None:
-                self.error(f"unknown constraint type {uri}: none of the roles uses it", *path, "constraints")
+                self.error(
+                    f"unknown constraint type {uri}: none of the roles uses it",
+                    *path,
+                    "constraints",
+                )
                 continue
             for v_index, value in enumerate(values):
                 problem = self.value_problem(ctype, value, aftale["cvr"])
@@ -475,4 +561,3 @@ def assignment_key(assignment: Item) -> tuple[str, str, str, str, str | None]:
     if kind == "group":
         subject = subject.casefold()
     return (kind, subject, assignment["cvr"], assignment["role"], assignment.get("case_number"))
-

@@ -20,7 +20,6 @@ from store.models import (
     Fagsystem,
     Group,
     Jobfunktionsrolle,
-    JfrGrant,
     Municipality,
     OidcClient,
     OrgUnit,

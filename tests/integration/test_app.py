@@ -96,3 +96,11 @@ def test_secret_key_is_created_once_with_owner_only_mode(settings: Settings) -> 
     second = create_app(settings).config["SECRET_KEY"]
     assert first == second and len(first) >= 48
     assert (settings.data_dir / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_metrics_count_requests_by_endpoint(app: Flask) -> None:
+    client = app.test_client()
+    client.get("/healthz")
+    body = client.get("/metrics").get_data(as_text=True)
+    assert 'sts_http_requests_total{endpoint="health.healthz",method="GET",status="200"}' in body
+    assert "sts_http_request_seconds_bucket" in body

@@ -155,9 +155,9 @@ def test_keeps_service_agreement_status_history_in_order(database: Database) -> 
         for status in ("requested", "approved", "revoked"):
             session.add(ServiceaftaleStatus(aftale_id="sa", status=status, actor="godkender"))
     with database.session() as session:
-        aftale = session.get(Serviceaftale, "sa")
-        assert aftale is not None
-        assert [entry.status for entry in aftale.history] == ["requested", "approved", "revoked"]
+        stored = session.get(Serviceaftale, "sa")
+        assert stored is not None
+        assert [entry.status for entry in stored.history] == ["requested", "approved", "revoked"]
 
 
 def test_audit_chain_verifies_and_detects_tampering(database: Database) -> None:
