@@ -23,8 +23,6 @@ none is stored. Removing the variable name from the file removes the hash.
 from __future__ import annotations
 
 import os
-from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
@@ -35,6 +33,8 @@ from sqlalchemy.orm import Session
 from store import audit
 from store.catalogue.common import DEFAULTS, CatalogueInvalid, kind_list, parse_date
 from store.catalogue.loading import metadata_entity_id
+from store.catalogue.prune import Pruner
+from store.catalogue.report import ImportReport
 from store.catalogue.validation import validate
 from store.db import Database
 from store.models import (
@@ -58,43 +58,6 @@ from store.models import (
 Item = dict[str, Any]
 M = TypeVar("M", bound=Base)
 AssignmentKey = tuple[str, str, str, str, str | None]
-
-
-@dataclass
-class ImportReport:
-    """How many objects of each kind an import created, updated and deleted."""
-
-    created: Counter[str] = field(default_factory=Counter)
-    updated: Counter[str] = field(default_factory=Counter)
-    deleted: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def changed(self) -> bool:
-        """Whether the import changed anything at all."""
-        return bool(self.total("created") or self.total("updated") or self.total("deleted"))
-
-    def total(self, what: str) -> int:
-        """Sum over kinds of ``created``, ``updated`` or ``deleted``."""
-        counter: Counter[str] = getattr(self, what)
-        return sum(counter.values())
-
-    def as_dict(self) -> dict[str, dict[str, int]]:
-        """Plain dicts, for the audit event and JSON output."""
-        return {
-            what: dict(sorted(getattr(self, what).items()))
-            for what in ("created", "updated", "deleted")
-        }
-
-    def summary(self) -> str:
-        """One line per verb, e.g. ``created: 3 (org_unit 2, user 1)``."""
-        lines = []
-        for what in ("created", "updated", "deleted"):
-            counter: Counter[str] = getattr(self, what)
-            detail = ", ".join(
-                f"{kind} {count}" for kind, count in sorted(counter.items()) if count
-            )
-            lines.append(f"{what}: {self.total(what)}" + (f" ({detail})" if detail else ""))
-        return "\n".join(lines)
 
 
 def import_catalogue(
@@ -177,7 +140,7 @@ class _Importer:
             self.import_serviceaftale(_with_defaults("serviceaftale", aftale))
         self.session.flush()
         if prune:
-            _Pruner(self.session, self.report, data, kept_assignments).run()
+            Pruner(self.session, self.report, data, kept_assignments).run()
 
     # -- municipalities, org units, users ------------------------------------------------
 
@@ -458,83 +421,3 @@ class _Importer:
         if obj.status != old_status:
             note = "catalogue import"
             obj.history.append(ServiceaftaleStatus(status=obj.status, actor=self.actor, note=note))
-
-
-class _Pruner:
-    """Deletes what the file no longer names, for the municipalities it names."""
-
-    def __init__(
-        self, session: Session, report: ImportReport, data: Item, kept_assignments: set[str]
-    ) -> None:
-        self.session = session
-        self.report = report
-        self.named = {m["cvr"] for m in data.get("municipalities", [])}
-        self.kept_assignments = kept_assignments
-        self.kept_units = {
-            u["uuid"] for m in data.get("municipalities", []) for u in m.get("org_units", [])
-        }
-        self.kept_users = {(u["cvr"], u["username"]) for u in data.get("users", [])}
-        self.kept_jfrs = {j["id"] for j in data.get("jobfunktionsroller", [])}
-        self.kept_aftaler = {a["id"] for a in data.get("serviceaftaler", [])}
-
-    def run(self) -> None:
-        """Dependants first, so every delete is explicit and counted."""
-        if not self.named:
-            return
-        gone_jfrs = [
-            jfr
-            for jfr in self.session.scalars(
-                select(Jobfunktionsrolle).where(Jobfunktionsrolle.cvr.in_(self.named))
-            )
-            if jfr.id not in self.kept_jfrs
-        ]
-        gone_users = [
-            user
-            for user in self.session.scalars(
-                select(User).where(User.cvr.in_(self.named), User.source == "local")
-            )
-            if (user.cvr, user.username) not in self.kept_users
-        ]
-        self.delete_assignments({jfr.id for jfr in gone_jfrs}, {user.id for user in gone_users})
-        self.delete("jobfunktionsrolle", gone_jfrs)
-        self.delete(
-            "serviceaftale",
-            [
-                aftale
-                for aftale in self.session.scalars(
-                    select(Serviceaftale).where(Serviceaftale.cvr.in_(self.named))
-                )
-                if aftale.id not in self.kept_aftaler
-            ],
-        )
-        self.delete("user", gone_users)
-        self.delete(
-            "org_unit",
-            [
-                unit
-                for unit in self.session.scalars(
-                    select(OrgUnit).where(
-                        OrgUnit.cvr.in_(self.named), OrgUnit.external_id.is_(None)
-                    )
-                )
-                if unit.uuid not in self.kept_units
-            ],
-        )
-        self.session.expire_all()  # the database nulled references to deleted rows
-
-    def delete_assignments(self, gone_jfrs: set[str], gone_users: set[str]) -> None:
-        """Unnamed assignments of the named CVRs, and any assignment of a pruned JFR or user."""
-        doomed = [
-            obj
-            for obj in self.session.scalars(select(Assignment))
-            if (obj.cvr in self.named and obj.id not in self.kept_assignments)
-            or obj.jfr_id in gone_jfrs
-            or obj.user_id in gone_users
-        ]
-        self.delete("assignment", doomed)
-
-    def delete(self, kind: str, objects: list[Any]) -> None:
-        for obj in objects:
-            self.session.delete(obj)
-            self.report.deleted[kind] += 1
-        self.session.flush()
