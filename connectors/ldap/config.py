@@ -36,7 +36,7 @@ class DirectoryServer:
         return cls(url, parts.hostname, parts.port or (636 if ldaps else 389), ldaps)
 
 
-GroupStrategy = Literal["auto", "in_chain", "walk"]
+GroupStrategy = Literal["auto", "walk", "in_chain", "token_groups"]
 
 
 @dataclass(frozen=True)

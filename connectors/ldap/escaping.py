@@ -23,9 +23,11 @@ def escape_dn_value(value: str) -> str:
     for index, char in enumerate(value):
         if char == "\x00":
             out.append(r"\00")
-        elif char in _DN_SPECIAL:
-            out.append("\\" + char)
-        elif (index == 0 and char in " #") or (index == len(value) - 1 and char == " "):
+        elif (
+            char in _DN_SPECIAL
+            or (index == 0 and char in " #")
+            or (index == len(value) - 1 and char == " ")
+        ):
             out.append("\\" + char)
         else:
             out.append(char)
