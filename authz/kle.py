@@ -49,11 +49,7 @@ def is_valid(code: str) -> bool:
 def normalise(codes: Iterable[str]) -> tuple[str, ...]:
     """Normalised, sorted, de-duplicated codes; ``("99.99.99",)`` when nothing remains."""
     parsed = {p for p in (parse(c) for c in codes) if p is not None}
-    kept = [
-        parts
-        for parts in parsed
-        if not any(parts[:n] in parsed for n in range(1, len(parts)))
-    ]
+    kept = [parts for parts in parsed if not any(parts[:n] in parsed for n in range(1, len(parts)))]
     if not kept:
         return (NO_KLE,)
     return tuple(format_parts(p) for p in sorted(kept))

@@ -53,7 +53,8 @@ class Source:
         if self.valid_from or self.valid_to:
             dates = f" [{self.valid_from or '…'} – {self.valid_to or '…'}]"
         case = f" sag {self.case_number}" if self.case_number else ""
-        return f"{self.jfr_name} <{self.jfr_id}> via {self.via}{dates}{case} (assignment {self.assignment_id})"
+        where = f"via {self.via}{dates}{case}"
+        return f"{self.jfr_name} <{self.jfr_id}> {where} (assignment {self.assignment_id})"
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,9 @@ class PrivilegeGroup:
 
     @property
     def cvr(self) -> str | None:
-        return self.scope.removeprefix(SCOPE_PREFIX) if self.scope.startswith(SCOPE_PREFIX) else None
+        return (
+            self.scope.removeprefix(SCOPE_PREFIX) if self.scope.startswith(SCOPE_PREFIX) else None
+        )
 
     def constraint(self, name: str) -> Constraint | None:
         for item in self.constraints:
@@ -137,7 +140,9 @@ class PrivilegeResult:
                 {
                     "privilege": g.privilege,
                     "scope": g.scope,
-                    "constraints": [{"name": c.name, "values": list(c.values)} for c in g.constraints],
+                    "constraints": [
+                        {"name": c.name, "values": list(c.values)} for c in g.constraints
+                    ],
                     "sources": [s.__dict__ for s in g.sources],
                 }
                 for g in self.groups
