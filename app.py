@@ -15,15 +15,20 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
+from authz.cache import AuthzEngine
 from certs.keys import KeyManager
+from connectors.base import Directory
 from idp import health
 from idp.context import EXTENSION, Services
+from idp.login import setup_login
 from idp.logs import configure_logging, install_request_ids
 from idp.metrics import install_metrics
+from idp.oidc import setup_oidc
+from idp.saml.views import blueprint as saml_blueprint
 from settings import Settings, load_settings
 from store import migrate
 from store.db import Database
-from store.ephemeral import open_state
+from store.ephemeral import EphemeralState, open_state
 
 log = logging.getLogger("sts")
 
@@ -39,6 +44,28 @@ def setup_keys(settings: Settings) -> KeyManager:
         rsa_bits=settings.rsa_key_bits,
         retired_days=settings.key_retired_days,
     )
+
+
+def setup_directory(settings: Settings, database: Database) -> Directory | None:
+    """AD first when STS_LDAP_URLS is set, then the local directory; None: local only."""
+    if not settings.ldap_urls:
+        return None
+    from connectors.chain import ChainDirectory
+    from connectors.ldap import open_directory
+    from connectors.local import LocalDirectory
+    from idp.login.services import password_hashing
+
+    local = LocalDirectory(database, password_hashing(settings))
+    return ChainDirectory([open_directory(settings), local])
+
+
+def setup_authz(database: Database, state: EphemeralState) -> AuthzEngine:
+    """Cached privilege resolution; without Redis the shared level is this process only."""
+    if state.shared_across_processes:
+        return AuthzEngine(database, state)
+    # Changes made by another process (stsctl import) cannot reach an in-process cache
+    # through pub/sub, so bound staleness by the local lifetime on both levels.
+    return AuthzEngine(database, state, shared_ttl=60.0)
 
 
 def secret_key(settings: Settings) -> bytes:
@@ -76,9 +103,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     state = open_state(settings.redis_url)
     keys = setup_keys(settings)
     app.extensions[EXTENSION] = Services(settings, database, state, keys)
+    app.extensions["authz"] = setup_authz(database, state)
     install_request_ids(app)
     install_metrics(app)
     app.register_blueprint(health.blueprint)
+    setup_login(app, setup_directory(settings, database))
+    app.register_blueprint(saml_blueprint)
+    setup_oidc(app)
     log.info(
         "application created",
         extra={"base_url": settings.base_url, "redis": bool(settings.redis_url)},

@@ -46,6 +46,45 @@ class Settings(BaseSettings):
         None, description="File holding the cookie-signing secret; default in the data dir"
     )
 
+    session_idle_minutes: int = Field(
+        30, ge=1, le=24 * 60, description="SSO session ends after this many idle minutes"
+    )
+    session_absolute_hours: float = Field(
+        10, gt=0, le=7 * 24, description="SSO session ends this many hours after login at most"
+    )
+    login_flow_minutes: int = Field(
+        15, ge=1, le=120, description="Minutes a person has to finish the login pages"
+    )
+    argon2_time_cost: int = Field(3, ge=1, le=20, description="Argon2id iterations")
+    argon2_memory_kib: int = Field(
+        65536, ge=7168, le=4 * 1024 * 1024, description="Argon2id memory in KiB"
+    )
+    argon2_parallelism: int = Field(4, ge=1, le=64, description="Argon2id lanes")
+    password_min_length: int = Field(
+        12, ge=8, le=128, description="Shortest new password accepted on the change page"
+    )
+    throttle_account_free: int = Field(
+        5, ge=1, le=100, description="Failed logins per account before back-off starts"
+    )
+    throttle_address_free: int = Field(
+        30, ge=1, le=10000, description="Failed logins per source address before back-off"
+    )
+    throttle_base_seconds: float = Field(
+        2, gt=0, le=600, description="First back-off; it doubles with each further failure"
+    )
+    throttle_max_seconds: float = Field(
+        900, gt=0, le=86400, description="Longest lockout; lockouts always expire"
+    )
+    throttle_window_minutes: int = Field(
+        60, ge=1, le=7 * 24 * 60, description="Failures older than this are forgotten"
+    )
+    mfa_key_file: Path | None = Field(
+        None, description="File holding the key that encrypts TOTP secrets; default in data dir"
+    )
+    demo_login_page: bool = Field(
+        False, description="Serve /login/test, a built-in test fagsystem (demo and tests only)"
+    )
+
     ldap_urls: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Domain controller URLs, tried in order"
     )
@@ -59,7 +98,48 @@ class Settings(BaseSettings):
     ldap_kle_attribute: str | None = None
     ldap_timeout: float = Field(5.0, gt=0, le=120)
 
-    @field_validator("ldap_urls", mode="before")
+    saml_entity_id: str | None = Field(
+        None, description="The IdP's SAML entityID; default <base_url>/saml/metadata"
+    )
+    saml_clock_skew_seconds: int = Field(
+        180, ge=0, le=900, description="Clock skew allowed on a SAML request's IssueInstant"
+    )
+    saml_assertion_seconds: int = Field(
+        300, ge=30, le=300, description="Lifetime of a SAML assertion (at most 5 minutes)"
+    )
+    saml_metadata_valid_hours: int = Field(
+        168, ge=1, le=24 * 365, description="validUntil of the signed IdP metadata, from now"
+    )
+
+    oidc_code_seconds: int = Field(
+        60, ge=10, le=600, description="Lifetime of an OAuth authorization code (single use)"
+    )
+    oidc_access_token_seconds: int = Field(
+        900, ge=60, le=86400, description="Lifetime of access and ID tokens for a user"
+    )
+    oidc_system_token_seconds: int = Field(
+        3600, ge=60, le=8 * 3600, description="Lifetime of client_credentials (system) tokens"
+    )
+    oidc_refresh_token_hours: float = Field(
+        10, gt=0, le=30 * 24, description="A refresh-token family ends this long after login"
+    )
+    oidc_require_pkce: bool = Field(
+        True, description="Require PKCE S256 from every client, not only public ones"
+    )
+    oidc_jwt_leeway_seconds: int = Field(
+        60, ge=0, le=300, description="Clock skew allowed when verifying JWTs (bounded)"
+    )
+    tls_client_cert_header: str | None = Field(
+        None,
+        description="Header in which a TLS-terminating proxy passes the client certificate "
+        "(URL-encoded PEM, e.g. nginx $ssl_client_escaped_cert); read only from trusted proxies",
+    )
+    tls_trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks (comma-separated) trusted to set the certificate header",
+    )
+
+    @field_validator("ldap_urls", "tls_trusted_proxies", mode="before")
     @classmethod
     def _split_urls(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -72,6 +152,18 @@ class Settings(BaseSettings):
         for url in value:
             if not url.startswith(("ldap://", "ldaps://")):
                 raise ValueError(f"{url!r} is not an ldap:// or ldaps:// URL")
+        return value
+
+    @field_validator("tls_trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an IP address or network") from exc
         return value
 
     @field_validator("rsa_key_bits")
@@ -103,6 +195,16 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value or None
+
+    @model_validator(mode="after")
+    def _check_argon2(self) -> Settings:
+        # OWASP's table (m=47104/t=1 ... m=7168/t=5) keeps memory x iterations >= ~36 MiB.
+        if self.argon2_memory_kib * self.argon2_time_cost < 35840:
+            raise ValueError(
+                "STS_ARGON2_MEMORY_KIB x STS_ARGON2_TIME_COST is below OWASP's minimum "
+                "(for example 19456 KiB with 2 iterations)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_ldap(self) -> Settings:

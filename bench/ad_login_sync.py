@@ -45,7 +45,7 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
-def timed(function, count: int) -> list[float]:  # type: ignore[no-untyped-def]
+def timed(function, count: int) -> list[float]:
     samples = []
     for index in range(count):
         start = time.perf_counter()

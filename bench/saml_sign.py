@@ -48,7 +48,7 @@ def keypair(name: str) -> tuple[rsa.RSAPrivateKey, object, bytes, bytes]:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    return key, cert, key_pem, cert.public_bytes(serialization.Encoding.PEM)  # type: ignore[attr-defined]
+    return key, cert, key_pem, cert.public_bytes(serialization.Encoding.PEM)
 
 
 def timed(function: Callable[[], object], *, seconds: float, max_count: int) -> list[float]:

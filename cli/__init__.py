@@ -20,9 +20,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from cli import ad, authz, catalogue, keys, server
+    from cli import ad, authz, catalogue, keys, saml, server
 
-    for module in (server, keys, catalogue, authz, ad):
+    for module in (server, keys, catalogue, authz, ad, saml):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -84,6 +84,12 @@ def sync_command(ctx: CliContext, full: bool) -> None:
     progress = _BarProgress() if sys.stderr.isatty() else LogProgress()
     try:
         summary = DirectorySync(directory, ctx.database, state, progress=progress).run(full=full)
+        if state is not None and ctx.settings.ldap_cvr:
+            # Group memberships, org units and KLE may all have moved: drop the
+            # municipality's cached privileges on every server (one counter bump).
+            from authz.cache import invalidate_municipality
+
+            invalidate_municipality(state, ctx.settings.ldap_cvr)
     except DirectoryUnavailable as exc:
         raise click.ClickException(f"STS_LDAP_URLS: {exc}") from exc
     finally:

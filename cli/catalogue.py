@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import yaml
@@ -37,6 +38,32 @@ def import_command(ctx: CliContext, file: Path, prune: bool) -> None:
         sys.exit(1)
     click.echo(f"imported {file}" + ("" if report.changed else ": nothing changed"))
     click.echo(report.summary())
+    if report.changed:
+        _invalidate_privileges(ctx, data)
+
+
+def _invalidate_privileges(ctx: CliContext, data: dict[str, Any]) -> None:
+    """Tell running servers (through Redis) to drop cached privileges the file touched.
+
+    Without Redis a server's cache is private to its process; it picks the change up
+    within the cache's local lifetime (60 s).
+    """
+    if not ctx.settings.redis_url:
+        return
+    from authz.cache import invalidate_catalogue
+    from store.ephemeral import StateUnavailable, open_state
+
+    state = open_state(ctx.settings.redis_url)
+    try:
+        invalidate_catalogue(state, data)
+    except StateUnavailable as exc:
+        click.echo(
+            f"warning: could not tell running servers about the change ({exc}); "
+            "cached privileges expire by themselves within the hour",
+            err=True,
+        )
+    finally:
+        state.close()
 
 
 @click.command("export")

@@ -44,6 +44,13 @@ def readyz() -> ResponseReturnValue:
 
     _check("keys", results, keys)
     ready = all(value == "ok" for value in results.values())
-    return jsonify(status="ready" if ready else "not ready", checks=results), (
-        200 if ready else 503
-    )
+    status = "ready" if ready else "not ready"
+    if services.settings.ldap_urls:
+        # Reported, but not a reason to leave the load balancer: every instance shares
+        # the same directory, and existing SSO sessions keep working while it is down.
+        from idp.login import login_services
+
+        _check("directory", results, login_services().directory.ping)
+        if ready and results["directory"] != "ok":
+            status = "degraded"
+    return jsonify(status=status, checks=results), (200 if ready else 503)

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -457,3 +458,60 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class TotpCredential(Base):
+    """A person's TOTP second factor (RFC 6238); the secret is encrypted and never exported.
+
+    ``last_step`` is the last accepted time step: a code is only accepted for a later step,
+    so a code seen over someone's shoulder cannot be replayed within its 30 seconds.
+    """
+
+    __tablename__ = "totp_credentials"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret_encrypted: Mapped[str] = mapped_column(String(300))
+    last_step: Mapped[int | None] = mapped_column(Integer)
+    enrolled_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RecoveryCode(Base):
+    """A single-use recovery code for the second factor, stored as its SHA-256.
+
+    The codes are 80 random bits, so a fast hash is safe and lets a code be found by its
+    hash; a slow password hash would mean trying each of the ten hashes in turn.
+    """
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DirectorySyncState(Timestamped, Base):
+    """Where the last Active Directory sync of a municipality stopped.
+
+    USNs are per domain controller: an incremental sync continues from ``highest_usn``
+    only on the DC whose ``invocation_id`` matches; any other DC means a full sync.
+    """
+
+    __tablename__ = "directory_sync_state"
+
+    cvr: Mapped[str] = mapped_column(
+        ForeignKey("municipalities.cvr", ondelete="CASCADE"), primary_key=True
+    )
+    server_url: Mapped[str] = mapped_column(String(500))
+    invocation_id: Mapped[str] = mapped_column(String(36))
+    highest_usn: Mapped[int] = mapped_column(BigInteger)
+    last_full_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_run_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# Indexes for privilege resolution (authz/engine.py, migration 0003): a user's groups and a
+# group's parents are looked up by the second column of these composite primary keys.
+Index("ix_group_members_member_user_id", GroupMember.member_user_id)
+Index("ix_group_nesting_child_id", GroupNesting.child_id)

@@ -66,8 +66,9 @@ def check_configuration(settings: Settings, **overrides: object) -> CheckResult:
             continue
         try:
             directory = LdapDirectory(single)
-            found = directory.search(connection, config.base_dn, "(objectClass=*)",
-                                     ["objectGUID"], scope=BASE)
+            found = directory.search(
+                connection, config.base_dn, "(objectClass=*)", ["objectGUID"], scope=BASE
+            )
             if not found:
                 raise LdapConfigurationError(
                     "STS_LDAP_BASE_DN",
@@ -79,8 +80,9 @@ def check_configuration(settings: Settings, **overrides: object) -> CheckResult:
             connection.unbind()
         usable.append(server.url)
     for failure in failures:
-        log.warning("directory server %s unusable (%s): %s", failure.url, failure.kind,
-                    failure.message)
+        log.warning(
+            "directory server %s unusable (%s): %s", failure.url, failure.kind, failure.message
+        )
     if not usable:
         kinds = {f.kind for f in failures}
         detail = "; ".join(f"{f.url}: {f.message}" for f in failures)

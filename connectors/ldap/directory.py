@@ -139,7 +139,9 @@ class LdapDirectory(Directory):
         self.config = config
         self.factory = ConnectionFactory(config)
         self.search_pool = ConnectionPool(
-            self.factory, bind_dn=config.bind_dn, password=config.bind_password,
+            self.factory,
+            bind_dn=config.bind_dn,
+            password=config.bind_password,
             size=config.pool_size,
         )
         self.auth_pool = ConnectionPool(
@@ -171,8 +173,12 @@ class LdapDirectory(Directory):
             if page_size:
                 kwargs = {"paged_size": page_size, "paged_cookie": cookie}
             connection.search(
-                base, search_filter, search_scope=scope, attributes=list(attributes),
-                controls=controls, **kwargs,
+                base,
+                search_filter,
+                search_scope=scope,
+                attributes=list(attributes),
+                controls=controls,
+                **kwargs,
             )
             check_result(connection)
             code = (connection.result or {}).get("result")
@@ -218,7 +224,9 @@ class LdapDirectory(Directory):
             f"(|(sAMAccountName={value})(userPrincipalName={value})(mail={value})))"
         )
         entries = self.search(
-            connection, self.config.base_dn, search_filter,
+            connection,
+            self.config.base_dn,
+            search_filter,
             USER_ATTRIBUTES + self._extra_attributes,
         )
         if len(entries) > 1:
@@ -280,9 +288,7 @@ class LdapDirectory(Directory):
         if result.get("result") == 0:
             return
         if result.get("result") == 49:
-            raise AuthenticationFailed(
-                accounts.bind_failure_reason(result.get("message", "")), dn
-            )
+            raise AuthenticationFailed(accounts.bind_failure_reason(result.get("message", "")), dn)
         raise DirectoryUnavailable(f"bind failed: {result.get('description')}")
 
     def lookup(self, username: str) -> DirectoryUser | None:
@@ -302,8 +308,9 @@ class LdapDirectory(Directory):
 
     def ping(self) -> None:
         self.search_pool.run(
-            lambda c: self.search(c, self.config.base_dn, "(objectClass=*)", ["objectGUID"],
-                                  scope=BASE)
+            lambda c: self.search(
+                c, self.config.base_dn, "(objectClass=*)", ["objectGUID"], scope=BASE
+            )
         )
 
     def close(self) -> None:
@@ -349,9 +356,7 @@ class LdapDirectory(Directory):
 
     # -- groups ------------------------------------------------------------------------
 
-    def groups_of(
-        self, connection: Connection, dn: str, attrs: dict[str, Any]
-    ) -> list[GroupRef]:
+    def groups_of(self, connection: Connection, dn: str, attrs: dict[str, Any]) -> list[GroupRef]:
         """Transitive groups of ``dn``, including the primary group and its parents."""
         strategy = self._group_strategy(connection)
         if strategy == "token_groups":
@@ -389,7 +394,9 @@ class LdapDirectory(Directory):
         while level:
             wanted = "".join(f"(distinguishedName={escape_filter_value(dn)})" for dn in level)
             entries = self.search(
-                connection, self.config.base_dn, f"(&(objectClass=group)(|{wanted}))",
+                connection,
+                self.config.base_dn,
+                f"(&(objectClass=group)(|{wanted}))",
                 ["objectGUID", "memberOf"],
             )
             parents: list[str] = []
@@ -403,14 +410,19 @@ class LdapDirectory(Directory):
         """AD's constructed tokenGroups: every transitive security group's SID (the primary
         group included) in one base read, then one indexed search for the groups."""
         entries = self.search(connection, dn, "(objectClass=*)", ["tokenGroups"], scope=BASE)
-        sids = [sid_to_string(raw) for raw in (entries[0][1].get("tokengroups", []) if entries
-                                               else [])]
+        sids = [
+            sid_to_string(raw) for raw in (entries[0][1].get("tokengroups", []) if entries else [])
+        ]
         groups: list[GroupRef] = []
         for start in range(0, len(sids), 200):
             chunk = sids[start : start + 200]
             wanted = "".join(f"(objectSid={sid_filter_value(sid)})" for sid in chunk)
-            found = self.search(connection, self.config.base_dn,
-                                f"(&(objectClass=group)(|{wanted}))", ["objectGUID"])
+            found = self.search(
+                connection,
+                self.config.base_dn,
+                f"(&(objectClass=group)(|{wanted}))",
+                ["objectGUID"],
+            )
             groups.extend(GroupRef(guid_to_uuid(a["objectguid"][0]), d) for d, a in found)
         return groups
 
@@ -425,7 +437,8 @@ class LdapDirectory(Directory):
         if cached is not None:
             return list(cached)
         entries = self.search(
-            connection, self.config.base_dn,
+            connection,
+            self.config.base_dn,
             f"(&(objectClass=group)(objectSid={sid_filter_value(group_sid)}))",
             ["objectGUID", "memberOf"],
         )

@@ -67,8 +67,16 @@ PAGE_SIZE = 1000
 _RANGE = re.compile(r"^member;range=(\d+)-(\*|\d+)$", re.IGNORECASE)
 
 SYNC_USER_ATTRIBUTES = [
-    "objectGUID", "sAMAccountName", "userPrincipalName", "displayName", "givenName", "sn",
-    "mail", "userAccountControl", "accountExpires", "uSNChanged",
+    "objectGUID",
+    "sAMAccountName",
+    "userPrincipalName",
+    "displayName",
+    "givenName",
+    "sn",
+    "mail",
+    "userAccountControl",
+    "accountExpires",
+    "uSNChanged",
 ]
 
 
@@ -99,8 +107,9 @@ class LogProgress:
         before = self.done
         self.done += count
         if self.done // self.every != before // self.every:
-            log.info("sync progress",
-                     extra={"phase": self.phase, "done": self.done, "total": self.total})
+            log.info(
+                "sync progress", extra={"phase": self.phase, "done": self.done, "total": self.total}
+            )
 
     def finish(self) -> None:
         log.info("sync phase done", extra={"phase": self.phase, "done": self.done})
@@ -183,7 +192,10 @@ class DirectorySync:
 
     def _server_position(self, connection: Connection) -> tuple[int, str]:
         root = self.directory.search(
-            connection, "", "(objectClass=*)", ["highestCommittedUSN", "dsServiceName"],
+            connection,
+            "",
+            "(objectClass=*)",
+            ["highestCommittedUSN", "dsServiceName"],
             scope=BASE,
         )
         if not root:
@@ -223,24 +235,61 @@ class DirectorySync:
         changed = f"(uSNChanged>={since + 1})" if since is not None else ""
         base = self.config.base_dn
         search = self.directory.search
-        ous = search(connection, base, f"(&(objectClass=organizationalUnit){changed})",
-                     ["objectGUID", "ou", "name"], page_size=self.page_size)
+        ous = search(
+            connection,
+            base,
+            f"(&(objectClass=organizationalUnit){changed})",
+            ["objectGUID", "ou", "name"],
+            page_size=self.page_size,
+        )
         user_attributes = SYNC_USER_ATTRIBUTES + (
             [self.config.kle_attribute] if self.config.kle_attribute else []
         )
-        users = search(connection, base, f"(&{USER_CLASS_FILTER}{changed})", user_attributes,
-                       page_size=self.page_size)
-        raw_groups = search(connection, base, f"(&(objectClass=group){changed})",
-                            ["objectGUID", "cn", "member"], page_size=self.page_size)
+        users = search(
+            connection,
+            base,
+            f"(&{USER_CLASS_FILTER}{changed})",
+            user_attributes,
+            page_size=self.page_size,
+        )
+        raw_groups = search(
+            connection,
+            base,
+            f"(&(objectClass=group){changed})",
+            ["objectGUID", "cn", "member"],
+            page_size=self.page_size,
+        )
         groups = [(dn, attrs, self._members(connection, dn, attrs)) for dn, attrs in raw_groups]
         # Deletions: tombstones are readable only by administrators by default, so list
         # the GUIDs that still exist instead (one cheap paged search per kind).
-        present_users = {_guid(a) for _, a in search(
-            connection, base, f"(&{USER_CLASS_FILTER})", ["objectGUID"], page_size=self.page_size
-        )} if since is not None else {_guid(a) for _, a in users}
-        present_groups = {_guid(a) for _, a in search(
-            connection, base, "(objectClass=group)", ["objectGUID"], page_size=self.page_size
-        )} if since is not None else {_guid(a) for _, a, _ in groups}
+        present_users = (
+            {
+                _guid(a)
+                for _, a in search(
+                    connection,
+                    base,
+                    f"(&{USER_CLASS_FILTER})",
+                    ["objectGUID"],
+                    page_size=self.page_size,
+                )
+            }
+            if since is not None
+            else {_guid(a) for _, a in users}
+        )
+        present_groups = (
+            {
+                _guid(a)
+                for _, a in search(
+                    connection,
+                    base,
+                    "(objectClass=group)",
+                    ["objectGUID"],
+                    page_size=self.page_size,
+                )
+            }
+            if since is not None
+            else {_guid(a) for _, a, _ in groups}
+        )
         return _Fetched(ous, users, groups, present_users, present_groups)
 
     # -- the run -------------------------------------------------------------------------
@@ -255,11 +304,15 @@ class DirectorySync:
         def read(connection: Connection) -> None:
             usn, invocation = self._server_position(connection)
             incremental = (
-                not full and previous is not None and previous.invocation_id == invocation
+                not full
+                and previous is not None
+                and previous.invocation_id == invocation
                 and previous.highest_usn <= usn
             )
             holder.update(
-                usn=usn, invocation=invocation, incremental=incremental,
+                usn=usn,
+                invocation=invocation,
+                incremental=incremental,
                 url=f"ldap{'s' if connection.server.ssl else ''}://{connection.server.host}",
                 fetched=self._fetch(
                     connection, previous.highest_usn if incremental and previous else None
@@ -268,8 +321,9 @@ class DirectorySync:
 
         self.directory.search_pool.run(read)
         fetched: _Fetched = holder["fetched"]
-        summary = SyncSummary(mode="incremental" if holder["incremental"] else "full",
-                              highest_usn=holder["usn"])
+        summary = SyncSummary(
+            mode="incremental" if holder["incremental"] else "full", highest_usn=holder["usn"]
+        )
         newly_disabled: list[str] = []
         with self.database.session() as session:
             self._ensure_municipality(session)
@@ -285,9 +339,15 @@ class DirectorySync:
                 sync_state.last_full_at = sync_state.last_run_at
             session.add(sync_state)
             summary.seconds = time.perf_counter() - started
-            audit.record(session, actor=self.actor, action="ad.sync", object_type="directory",
-                         object_id=self.config.base_dn, cvr=cvr,
-                         details={k: v for k, v in summary.as_dict().items() if k != "seconds"})
+            audit.record(
+                session,
+                actor=self.actor,
+                action="ad.sync",
+                object_type="directory",
+                object_id=self.config.base_dn,
+                cvr=cvr,
+                details={k: v for k, v in summary.as_dict().items() if k != "seconds"},
+            )
         if self.state is not None:
             for user_id in newly_disabled:
                 summary.sessions_revoked += revocation.revoke_user(self.state, user_id)
@@ -298,12 +358,23 @@ class DirectorySync:
     def _ensure_municipality(self, session: Session) -> None:
         cvr = self.config.cvr
         if session.get(Municipality, cvr) is None:
-            session.add(Municipality(cvr=cvr, name=f"CVR {cvr} (from Active Directory)",
-                                     domain=_domain_of(self.config.base_dn)))
+            session.add(
+                Municipality(
+                    cvr=cvr,
+                    name=f"CVR {cvr} (from Active Directory)",
+                    domain=_domain_of(self.config.base_dn),
+                )
+            )
             session.flush()
-            audit.record(session, actor=self.actor, action="municipality.created",
-                         object_type="municipality", object_id=cvr, cvr=cvr,
-                         details={"reason": "first Active Directory sync"})
+            audit.record(
+                session,
+                actor=self.actor,
+                action="municipality.created",
+                object_type="municipality",
+                object_id=cvr,
+                cvr=cvr,
+                details={"reason": "first Active Directory sync"},
+            )
             log.warning("municipality %s did not exist; created it for the AD sync", cvr)
 
     def _write_org_units(
@@ -361,20 +432,24 @@ class DirectorySync:
                 continue
             given, surname = text(attrs, "givenName"), text(attrs, "sn")
             reason = accounts.refusal_reason(
-                integer(attrs, "userAccountControl") or 0, None,
-                integer(attrs, "accountExpires"), now=now,
+                integer(attrs, "userAccountControl") or 0,
+                None,
+                integer(attrs, "accountExpires"),
+                now=now,
             )
             values: dict[str, Any] = {
                 "username": username[:256],
-                "name": (text(attrs, "displayName")
-                         or " ".join(p for p in (given, surname) if p))[:300],
+                "name": (text(attrs, "displayName") or " ".join(p for p in (given, surname) if p))[
+                    :300
+                ],
                 "given_name": given,
                 "surname": surname,
                 "email": text(attrs, "mail"),
                 "upn": text(attrs, "userPrincipalName"),
                 "org_unit_uuid": ou_ids.get(parent_dn(dn).lower()),
                 "kle": list(kle_codes(texts(attrs, self.config.kle_attribute)))
-                if self.config.kle_attribute else [],
+                if self.config.kle_attribute
+                else [],
                 "external_id": dn[:200],
                 "disabled": reason in ("disabled", "expired"),
             }
@@ -404,8 +479,11 @@ class DirectorySync:
                     summary.unchanged += 1
             self.progress.advance(1)
         self.progress.finish()
-        gone = {guid for guid, u in users.items()
-                if u.source == "ad" and guid not in fetched.present_users}
+        gone = {
+            guid
+            for guid, u in users.items()
+            if u.source == "ad" and guid not in fetched.present_users
+        }
         for guid in gone:
             user = users.get(guid)
             if user is not None and user.source == "ad" and not user.disabled:
@@ -414,16 +492,27 @@ class DirectorySync:
                 summary.disabled += 1
         session.flush()
         for guid in newly_disabled:
-            audit.record(session, actor=self.actor, action="ad.user.disabled",
-                         object_type="user", object_id=guid, cvr=cvr,
-                         details={"username": users[guid].username,
-                                  "reason": "deleted" if guid in gone else "disabled in AD"})
+            audit.record(
+                session,
+                actor=self.actor,
+                action="ad.user.disabled",
+                object_type="user",
+                object_id=guid,
+                cvr=cvr,
+                details={
+                    "username": users[guid].username,
+                    "reason": "deleted" if guid in gone else "disabled in AD",
+                },
+            )
         return newly_disabled
 
     def _write_groups(self, session: Session, fetched: _Fetched, summary: SyncSummary) -> None:
         cvr = self.config.cvr
-        groups = {g.object_guid: g for g in session.scalars(select(Group).where(Group.cvr == cvr))
-                  if g.object_guid}
+        groups = {
+            g.object_guid: g
+            for g in session.scalars(select(Group).where(Group.cvr == cvr))
+            if g.object_guid
+        }
         self.progress.start("groups", len(fetched.groups))
         seen: set[str] = set()
         for dn, attrs, _members in fetched.groups:

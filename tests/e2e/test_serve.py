@@ -42,8 +42,9 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def server(env: dict[str, str]) -> Iterator[tuple[Callable[..., subprocess.Popen[bytes]],
-                                                   dict[str, str]]]:
+def server(
+    env: dict[str, str],
+) -> Iterator[tuple[Callable[..., subprocess.Popen[bytes]], dict[str, str]]]:
     processes: list[subprocess.Popen[bytes]] = []
 
     def start(*args: str) -> subprocess.Popen[bytes]:
@@ -95,8 +96,13 @@ def test_python_app_py_starts_on_embedded_defaults(env: dict[str, str]) -> None:
     port = free_port()
     env["STS_BASE_URL"] = f"http://127.0.0.1:{port}"
     root = Path(__file__).resolve().parents[2]
-    process = subprocess.Popen([sys.executable, str(root / "app.py")], env=env,  # noqa: S603
-                               cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, str(root / "app.py")],
+        env=env,
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         assert wait_for(f"http://127.0.0.1:{port}/readyz", time.monotonic() + 60) == 200
         assert (Path(env["STS_DATA_DIR"]) / "sts.db").exists()

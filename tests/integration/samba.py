@@ -202,10 +202,14 @@ def build_seed(total_users: int = 5000, large_group: int = 2500, bench_users: in
     password = make_password()
     past = filetime(dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
     users = {
-        "boss": SeedUser("bo.chef", OU_BORGER, "Bodil", "Chef",
-                         extra={"mail": ["bodil.chef@kommune.test"]}),
+        "boss": SeedUser(
+            "bo.chef", OU_BORGER, "Bodil", "Chef", extra={"mail": ["bodil.chef@kommune.test"]}
+        ),
         "anna": SeedUser(
-            "anna.jensen", OU_JOBCENTER, "Anna", "Jensen",
+            "anna.jensen",
+            OU_JOBCENTER,
+            "Anna",
+            "Jensen",
             extra={
                 "mail": ["anna@kommune.test"],
                 "userPrincipalName": ["anna.jensen@sts.test"],
@@ -214,15 +218,22 @@ def build_seed(total_users: int = 5000, large_group: int = 2500, bench_users: in
                 "manager": [f"CN=Bodil Chef,{OU_BORGER}"],
             },
         ),
-        "comma": SeedUser("bo.jensen", OU_NORD, "Bo", "Jensen",
-                          extra={"cn": ["Jensen, Bo (vikar) *"], "mail": ["bo@kommune.test"]}),
+        "comma": SeedUser(
+            "bo.jensen",
+            OU_NORD,
+            "Bo",
+            "Jensen",
+            extra={"cn": ["Jensen, Bo (vikar) *"], "mail": ["bo@kommune.test"]},
+        ),
         "badpw": SeedUser("karl.forkert", OU_JOBCENTER, "Karl", "Forkert"),
         "disabled": SeedUser("dora.deaktiv", OU_JOBCENTER, "Dora", "Deaktiv", uac=514),
         "locked": SeedUser("lars.laast", OU_JOBCENTER, "Lars", "Låst"),
-        "expired": SeedUser("eva.udloebet", OU_JOBCENTER, "Eva", "Udløbet",
-                            extra={"accountExpires": [str(past)]}),
-        "mustchange": SeedUser("mads.skift", OU_JOBCENTER, "Mads", "Skift",
-                               extra={"pwdLastSet": ["0"]}),
+        "expired": SeedUser(
+            "eva.udloebet", OU_JOBCENTER, "Eva", "Udløbet", extra={"accountExpires": [str(past)]}
+        ),
+        "mustchange": SeedUser(
+            "mads.skift", OU_JOBCENTER, "Mads", "Skift", extra={"pwdLastSet": ["0"]}
+        ),
         "walker": SeedUser("walt.gruppe", OU_BORGER, "Walt", "Gruppe"),
     }
     for index in range(bench_users):
@@ -245,8 +256,17 @@ def build_seed(total_users: int = 5000, large_group: int = 2500, bench_users: in
         groups=groups,
         bulk_count=bulk_count,
         large_group_size=min(large_group, bulk_count),
-        ous=[KOMMUNE, OU_SERVICE, OU_FORVALTNING, OU_JOBCENTER, OU_NORD, OU_BORGER,
-             OU_GROUPS, OU_BULK, OU_BENCH],
+        ous=[
+            KOMMUNE,
+            OU_SERVICE,
+            OU_FORVALTNING,
+            OU_JOBCENTER,
+            OU_NORD,
+            OU_BORGER,
+            OU_GROUPS,
+            OU_BULK,
+            OU_BENCH,
+        ],
     )
 
 
@@ -268,15 +288,24 @@ def seed_ldif(seed: Seed) -> str:
 
     for ou in seed.ous:
         entry(ou, [("objectClass", "organizationalUnit")])
-    entry(seed.service_dn, [
-        ("objectClass", "user"), ("sAMAccountName", "svc-sts"),
-        ("unicodePwd:", _pwd(seed.service_password)), ("userAccountControl", "66048"),
-    ])
+    entry(
+        seed.service_dn,
+        [
+            ("objectClass", "user"),
+            ("sAMAccountName", "svc-sts"),
+            ("unicodePwd:", _pwd(seed.service_password)),
+            ("userAccountControl", "66048"),
+        ],
+    )
     boss_first = sorted(seed.users.values(), key=lambda u: u.sam != "bo.chef")
     for user in boss_first:
-        attrs = [("objectClass", "user"), ("sAMAccountName", user.sam),
-                 ("givenName", user.given), ("sn", user.surname),
-                 ("userAccountControl", str(user.uac))]
+        attrs = [
+            ("objectClass", "user"),
+            ("sAMAccountName", user.sam),
+            ("givenName", user.given),
+            ("sn", user.surname),
+            ("userAccountControl", str(user.uac)),
+        ]
         if user.password:
             attrs.append(("unicodePwd:", _pwd(seed.password)))
         for name, values in user.extra.items():
@@ -287,11 +316,18 @@ def seed_ldif(seed: Seed) -> str:
         entry(user.dn, attrs)
     for index in range(seed.bulk_count):
         name = f"bulk{index:05d}"
-        entry(bulk_dn(index), [
-            ("objectClass", "user"), ("sAMAccountName", name), ("givenName", "Bulk"),
-            ("sn", f"{index:05d}"), ("userPrincipalName", f"{name}@sts.test"),
-            ("mail", f"{name}@kommune.test"), ("userAccountControl", "544"),
-        ])
+        entry(
+            bulk_dn(index),
+            [
+                ("objectClass", "user"),
+                ("sAMAccountName", name),
+                ("givenName", "Bulk"),
+                ("sn", f"{index:05d}"),
+                ("userPrincipalName", f"{name}@sts.test"),
+                ("mail", f"{name}@kommune.test"),
+                ("userAccountControl", "544"),
+            ],
+        )
     users = seed.users
     bench = [u.dn for key, u in users.items() if key.startswith("bench")]
     members = {
@@ -305,8 +341,14 @@ def seed_ldif(seed: Seed) -> str:
     for key in ("level3", "level2", "level1", "large", "jfr", "unrelated"):
         dn = seed.groups[key]
         cn = dn.split(",", 1)[0][3:]
-        entry(dn, [("objectClass", "group"), ("sAMAccountName", cn.replace("#", "_")),
-                   *(("member", m) for m in members[key])])
+        entry(
+            dn,
+            [
+                ("objectClass", "group"),
+                ("sAMAccountName", cn.replace("#", "_")),
+                *(("member", m) for m in members[key]),
+            ],
+        )
     return "\n\n".join(blocks) + "\n"
 
 
@@ -360,11 +402,19 @@ class SambaDC:
     def provision(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self._run(
-            "samba-tool", "domain", "provision",
-            f"--targetdir={self.root}", f"--realm={REALM}", f"--domain={DOMAIN}",
-            "--server-role=dc", "--dns-backend=NONE", "--host-name=dc1",
-            f"--host-ip={self.ip}", f"--adminpass={self.admin_password}",
-            f"--option=interfaces={self.ip}/8", "--option=bind interfaces only=yes",
+            "samba-tool",
+            "domain",
+            "provision",
+            f"--targetdir={self.root}",
+            f"--realm={REALM}",
+            f"--domain={DOMAIN}",
+            "--server-role=dc",
+            "--dns-backend=NONE",
+            "--host-name=dc1",
+            f"--host-ip={self.ip}",
+            f"--adminpass={self.admin_password}",
+            f"--option=interfaces={self.ip}/8",
+            "--option=bind interfaces only=yes",
         )
         write_tls(self.tls_dir, self.ip, self.hostname)
         (self.root / "run").mkdir(exist_ok=True)
@@ -388,9 +438,15 @@ class SambaDC:
         self.conf.write_text("\n".join(lines) + "\n")
         # Lockout after 3 bad passwords, so a test can lock an account for real.
         self._run(
-            "samba-tool", "domain", "passwordsettings", "set", f"-H{self.sam}",
-            "--account-lockout-threshold=3", "--account-lockout-duration=30",
-            "--reset-account-lockout-after=30", "--min-pwd-age=0",
+            "samba-tool",
+            "domain",
+            "passwordsettings",
+            "set",
+            f"-H{self.sam}",
+            "--account-lockout-threshold=3",
+            "--account-lockout-duration=30",
+            "--reset-account-lockout-after=30",
+            "--min-pwd-age=0",
         )
 
     def load_ldif(self, ldif: str) -> None:
@@ -412,7 +468,9 @@ class SambaDC:
         log = (self.root / "samba.out").open("ab")
         self.process = subprocess.Popen(
             ["samba", "-i", "-M", "single", f"--configfile={self.conf}"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -431,8 +489,10 @@ class SambaDC:
     def _tls_ready(self) -> bool:
         context = ssl.create_default_context(cafile=str(self.ca_file))
         try:
-            with socket.create_connection((self.ip, 636), timeout=0.5) as raw, \
-                    context.wrap_socket(raw, server_hostname=self.ip):
+            with (
+                socket.create_connection((self.ip, 636), timeout=0.5) as raw,
+                context.wrap_socket(raw, server_hostname=self.ip),
+            ):
                 return True
         except OSError:
             return False
@@ -454,15 +514,20 @@ class SambaDC:
         while _port_open(self.ip, 636) and time.monotonic() < deadline:
             time.sleep(0.05)
 
-    def admin(self):  # type: ignore[no-untyped-def]
+    def admin(self):
         """An ldap3 connection bound as Administrator over LDAPS (for test set-up)."""
         from ldap3 import NONE, Connection, Server, Tls
 
         tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(self.ca_file))
-        server = Server(self.ip, port=636, use_ssl=True, tls=tls, get_info=NONE,
-                        connect_timeout=5)
-        return Connection(server, self.admin_dn, self.admin_password, auto_bind=True,
-                          receive_timeout=30, auto_range=False)
+        server = Server(self.ip, port=636, use_ssl=True, tls=tls, get_info=NONE, connect_timeout=5)
+        return Connection(
+            server,
+            self.admin_dn,
+            self.admin_password,
+            auto_bind=True,
+            receive_timeout=30,
+            auto_range=False,
+        )
 
 
 def provision_seeded(root: Path, seed: Seed, ip: str | None = None) -> SambaDC:

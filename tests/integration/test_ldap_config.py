@@ -20,7 +20,7 @@ from tests.integration.samba import SambaDC, Seed
 DEAD_URL = "ldaps://127.0.0.1:1"  # nothing listens on port 1: connection refused at once
 
 
-def _settings(dc: SambaDC, seed: Seed, **changes: str):  # type: ignore[no-untyped-def]
+def _settings(dc: SambaDC, seed: Seed, **changes: str):
     return load_settings(ldap_environment(dc, seed, **changes))
 
 
@@ -50,20 +50,22 @@ def test_wrong_base_dn_names_sts_ldap_base_dn(samba_dc: SambaDC, samba_seed: See
         )
 
 
-def test_untrusted_certificate_names_sts_ldap_ca_file(
-    samba_dc: SambaDC, samba_seed: Seed
-) -> None:
+def test_untrusted_certificate_names_sts_ldap_ca_file(samba_dc: SambaDC, samba_seed: Seed) -> None:
     with pytest.raises(LdapConfigurationError, match=r"^STS_LDAP_CA_FILE: .*not trusted"):
-        check_configuration(_settings(
-            samba_dc, samba_seed, STS_LDAP_CA_FILE=str(samba_dc.untrusted_ca_file)
-        ))
+        check_configuration(
+            _settings(samba_dc, samba_seed, STS_LDAP_CA_FILE=str(samba_dc.untrusted_ca_file))
+        )
 
 
 def test_insecure_flag_skips_validation_with_a_warning(
     samba_dc: SambaDC, samba_seed: Seed, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = _settings(samba_dc, samba_seed, STS_LDAP_CA_FILE=str(samba_dc.untrusted_ca_file),
-                         STS_LDAP_TLS_INSECURE="true")
+    settings = _settings(
+        samba_dc,
+        samba_seed,
+        STS_LDAP_CA_FILE=str(samba_dc.untrusted_ca_file),
+        STS_LDAP_TLS_INSECURE="true",
+    )
     with caplog.at_level(logging.WARNING, logger="sts.ldap"):
         check_configuration(settings)
     assert "STS_LDAP_TLS_INSECURE" in caplog.text
@@ -77,17 +79,20 @@ def test_ldap_url_is_upgraded_with_starttls(samba_dc: SambaDC, samba_seed: Seed)
 
 def test_starttls_certificate_is_validated_too(samba_dc: SambaDC, samba_seed: Seed) -> None:
     with pytest.raises(LdapConfigurationError, match=r"^STS_LDAP_CA_FILE: "):
-        check_configuration(_settings(
-            samba_dc, samba_seed, STS_LDAP_URLS=samba_dc.url("ldap"),
-            STS_LDAP_CA_FILE=str(samba_dc.untrusted_ca_file),
-        ))
+        check_configuration(
+            _settings(
+                samba_dc,
+                samba_seed,
+                STS_LDAP_URLS=samba_dc.url("ldap"),
+                STS_LDAP_CA_FILE=str(samba_dc.untrusted_ca_file),
+            )
+        )
 
 
 def test_fails_over_from_a_dead_first_url_to_a_live_second(
     samba_dc: SambaDC, samba_seed: Seed
 ) -> None:
-    settings = _settings(samba_dc, samba_seed,
-                         STS_LDAP_URLS=f"{DEAD_URL},{samba_dc.url('ldaps')}")
+    settings = _settings(samba_dc, samba_seed, STS_LDAP_URLS=f"{DEAD_URL},{samba_dc.url('ldaps')}")
     ad = open_directory(settings)
     assert ad.authenticate("anna.jensen", samba_seed.password).username == "anna.jensen"
     assert check_configuration(settings).unusable == (DEAD_URL,)
@@ -116,8 +121,7 @@ def test_dc_stopping_mid_run_gives_directory_unavailable(
 def _cli_env(dc: SambaDC, seed: Seed, tmp_path: Path, **changes: str) -> dict[str, str]:
     url = f"sqlite:///{tmp_path / 'sts.db'}"
     migrate.upgrade(url)
-    return ldap_environment(dc, seed, STS_DATA_DIR=str(tmp_path), STS_DATABASE_URL=url,
-                            **changes)
+    return ldap_environment(dc, seed, STS_DATA_DIR=str(tmp_path), STS_DATABASE_URL=url, **changes)
 
 
 @pytest.mark.parametrize(
@@ -140,8 +144,9 @@ def test_stsctl_ad_sync_names_the_bad_setting(
     assert f"Error: {setting}: " in result.output
 
 
-def test_missing_ca_file_is_refused_before_connecting(samba_dc: SambaDC, samba_seed: Seed,
-                                                      tmp_path: Path) -> None:
+def test_missing_ca_file_is_refused_before_connecting(
+    samba_dc: SambaDC, samba_seed: Seed, tmp_path: Path
+) -> None:
     with pytest.raises(LdapConfigurationError, match=r"^STS_LDAP_CA_FILE: .*does not exist"):
         check_configuration(
             _settings(samba_dc, samba_seed, STS_LDAP_CA_FILE=str(tmp_path / "none.pem"))

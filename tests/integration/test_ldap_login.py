@@ -17,19 +17,29 @@ def test_logs_in_by_sam_account_name_with_attributes(
 ) -> None:
     user = directory.authenticate("anna.jensen", samba_seed.password)
     assert (user.username, user.name, user.given_name, user.surname) == (
-        "anna.jensen", "Anna Jensen", "Anna", "Jensen")
+        "anna.jensen",
+        "Anna Jensen",
+        "Anna",
+        "Jensen",
+    )
     assert (user.email, user.upn, user.cvr, user.source) == (
-        "anna@kommune.test", "anna.jensen@sts.test", "29189846", "ad")
+        "anna@kommune.test",
+        "anna.jensen@sts.test",
+        "29189846",
+        "ad",
+    )
 
 
 def test_logs_in_by_user_principal_name(directory: LdapDirectory, samba_seed: Seed) -> None:
     assert directory.authenticate("anna.jensen@sts.test", samba_seed.password).username == (
-        "anna.jensen")
+        "anna.jensen"
+    )
 
 
 def test_logs_in_by_mail(directory: LdapDirectory, samba_seed: Seed) -> None:
     assert directory.authenticate("anna@kommune.test", samba_seed.password).username == (
-        "anna.jensen")
+        "anna.jensen"
+    )
 
 
 def test_user_uuid_is_the_object_guid(
@@ -38,8 +48,12 @@ def test_user_uuid_is_the_object_guid(
     import uuid
 
     admin = samba_dc.admin()
-    admin.search(samba_seed.users["anna"].dn, "(objectClass=*)", search_scope="BASE",
-                 attributes=["objectGUID"])
+    admin.search(
+        samba_seed.users["anna"].dn,
+        "(objectClass=*)",
+        search_scope="BASE",
+        attributes=["objectGUID"],
+    )
     raw = admin.response[0]["raw_attributes"]["objectGUID"][0]
     user = directory.authenticate("anna.jensen", samba_seed.password)
     assert user.uuid == str(uuid.UUID(bytes_le=raw))
@@ -52,9 +66,7 @@ def test_kle_codes_come_from_the_configured_attribute(
     assert directory.authenticate("anna.jensen", samba_seed.password).kle == ("27.35", "27.35.04")
 
 
-def test_org_unit_and_manager_are_object_guids(
-    directory: LdapDirectory, samba_seed: Seed
-) -> None:
+def test_org_unit_and_manager_are_object_guids(directory: LdapDirectory, samba_seed: Seed) -> None:
     anna = directory.authenticate("anna.jensen", samba_seed.password)
     boss = directory.authenticate("bo.chef", samba_seed.password)
     assert anna.manager == boss.uuid
@@ -99,8 +111,16 @@ def test_dn_with_comma_parentheses_and_star_resolves_groups(
 
 @pytest.mark.parametrize(
     "username",
-    ["*", ")(", "\\00", "\x00", "*)(objectClass=*)", "anna*", "*)(sAMAccountName=anna.jensen",
-     "anna.jensen)(|(sAMAccountName=*"],
+    [
+        "*",
+        ")(",
+        "\\00",
+        "\x00",
+        "*)(objectClass=*)",
+        "anna*",
+        "*)(sAMAccountName=anna.jensen",
+        "anna.jensen)(|(sAMAccountName=*",
+    ],
 )
 def test_injection_attempts_find_nobody(
     directory: LdapDirectory, samba_seed: Seed, username: str
@@ -138,8 +158,12 @@ def test_unknown_user_is_refused(directory: LdapDirectory, samba_seed: Seed) -> 
 
 @pytest.mark.parametrize(
     ("key", "reason"),
-    [("disabled", "disabled"), ("locked", "locked"), ("expired", "expired"),
-     ("mustchange", "must_change_password")],
+    [
+        ("disabled", "disabled"),
+        ("locked", "locked"),
+        ("expired", "expired"),
+        ("mustchange", "must_change_password"),
+    ],
 )
 def test_refused_account_states_with_the_right_password(
     directory: LdapDirectory, samba_seed: Seed, key: str, reason: str
@@ -151,8 +175,12 @@ def test_refused_account_states_with_the_right_password(
 
 @pytest.mark.parametrize(
     ("key", "reason"),
-    [("disabled", "disabled"), ("locked", "locked"), ("expired", "expired"),
-     ("mustchange", "must_change_password")],
+    [
+        ("disabled", "disabled"),
+        ("locked", "locked"),
+        ("expired", "expired"),
+        ("mustchange", "must_change_password"),
+    ],
 )
 def test_dc_bind_sub_codes_map_to_reasons(
     directory: LdapDirectory, samba_seed: Seed, key: str, reason: str
@@ -163,9 +191,7 @@ def test_dc_bind_sub_codes_map_to_reasons(
     assert refused.value.reason == reason
 
 
-def test_lookup_finds_a_user_without_a_password(
-    directory: LdapDirectory, samba_seed: Seed
-) -> None:
+def test_lookup_finds_a_user_without_a_password(directory: LdapDirectory, samba_seed: Seed) -> None:
     user = directory.lookup("anna.jensen")
     assert user is not None and user.email == "anna@kommune.test"
     assert directory.lookup("ingen.saadan") is None

@@ -30,7 +30,7 @@ from tests.integration.conftest import ldap_environment
 from tests.integration.samba import CVR, SambaDC, Seed, bulk_dn
 
 
-def _group(session, dn: str) -> Group:  # type: ignore[no-untyped-def]
+def _group(session, dn: str) -> Group:
     group = session.scalar(select(Group).where(Group.dn == dn))
     assert group is not None, dn
     return group
@@ -106,9 +106,7 @@ def test_incremental_sync_reads_only_changes(
         assert state is not None and state.highest_usn == summary.highest_usn
 
 
-def test_full_flag_forces_a_full_sync(
-    directory: LdapDirectory, sqlite_database: Database
-) -> None:
+def test_full_flag_forces_a_full_sync(directory: LdapDirectory, sqlite_database: Database) -> None:
     sync = DirectorySync(directory, sqlite_database)
     sync.run()
     summary = sync.run(full=True)
@@ -120,8 +118,9 @@ def test_membership_added_in_ad_reaches_the_store_incrementally(
 ) -> None:
     sync = DirectorySync(directory, sqlite_database)
     sync.run()
-    samba_dc.admin().modify(samba_seed.groups["unrelated"],
-                            {"member": [(MODIFY_ADD, [bulk_dn(4910)])]})
+    samba_dc.admin().modify(
+        samba_seed.groups["unrelated"], {"member": [(MODIFY_ADD, [bulk_dn(4910)])]}
+    )
     assert sync.run().mode == "incremental"
     with sqlite_database.session() as session:
         group = _group(session, samba_seed.groups["unrelated"])
@@ -131,7 +130,9 @@ def test_membership_added_in_ad_reaches_the_store_incrementally(
 
 
 def test_user_disabled_in_ad_is_disabled_and_loses_sessions(
-    directory: LdapDirectory, sqlite_database: Database, samba_dc: SambaDC,
+    directory: LdapDirectory,
+    sqlite_database: Database,
+    samba_dc: SambaDC,
     state: EphemeralState,
 ) -> None:
     index = 4920 if isinstance(state, MemoryState) else 4921  # one AD user per state kind
@@ -147,8 +148,12 @@ def test_user_disabled_in_ad_is_disabled_and_loses_sessions(
     revocation.register_refresh_token(state, user_id, "r1", ttl=60)
     published: list[bytes] = []
     got = threading.Event()
-    subscription = state.subscribe(revocation.USER_DISABLED_CHANNEL,
-                                   lambda _c, m: (published.append(m), got.set()))
+
+    def on_message(_channel: str, message: bytes) -> None:
+        published.append(message)
+        got.set()
+
+    subscription = state.subscribe(revocation.USER_DISABLED_CHANNEL, on_message)
     try:
         samba_dc.admin().modify(bulk_dn(index), {"userAccountControl": [(MODIFY_REPLACE, ["546"])]})
         summary = sync.run()
@@ -182,8 +187,7 @@ def test_stsctl_ad_sync_prints_a_summary(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'sts.db'}"
     migrate.upgrade(url)
-    env = ldap_environment(samba_dc, samba_seed, STS_DATA_DIR=str(tmp_path),
-                           STS_DATABASE_URL=url)
+    env = ldap_environment(samba_dc, samba_seed, STS_DATA_DIR=str(tmp_path), STS_DATABASE_URL=url)
     first = CliRunner().invoke(main, ["ad", "sync"], env=env)
     assert first.exit_code == 0, first.output
     assert "full sync: users created" in first.output

@@ -21,8 +21,14 @@ from connectors.ldap.jfr_names import GroupNameJfrParser
 
 @pytest.mark.parametrize(
     ("raw", "escaped"),
-    [("*", r"\2a"), (")(", r"\29\28"), ("\\00", r"\5c00"), ("\x00", r"\00"),
-     ("*)(objectClass=*)", r"\2a\29\28objectClass=\2a\29"), ("anna.jensen", "anna.jensen")],
+    [
+        ("*", r"\2a"),
+        (")(", r"\29\28"),
+        ("\\00", r"\5c00"),
+        ("\x00", r"\00"),
+        ("*)(objectClass=*)", r"\2a\29\28objectClass=\2a\29"),
+        ("anna.jensen", "anna.jensen"),
+    ],
 )
 def test_filter_values_are_escaped_per_rfc_4515(raw: str, escaped: str) -> None:
     assert escape_filter_value(raw) == escaped
@@ -30,8 +36,14 @@ def test_filter_values_are_escaped_per_rfc_4515(raw: str, escaped: str) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "escaped"),
-    [("Jensen, Bo", r"Jensen\, Bo"), (" lead", r"\ lead"), ("trail ", r"trail\ "),
-     ("#1", r"\#1"), ('a+b"c;d<e>f=g\\', r'a\+b\"c\;d\<e\>f\=g\\'), ("nul\x00", r"nul\00")],
+    [
+        ("Jensen, Bo", r"Jensen\, Bo"),
+        (" lead", r"\ lead"),
+        ("trail ", r"trail\ "),
+        ("#1", r"\#1"),
+        ('a+b"c;d<e>f=g\\', r"a\+b\"c\;d\<e\>f\=g\\"),
+        ("nul\x00", r"nul\00"),
+    ],
 )
 def test_dn_values_are_escaped_per_rfc_4514(raw: str, escaped: str) -> None:
     assert escape_dn_value(raw) == escaped
@@ -51,9 +63,17 @@ def test_sid_round_trips_between_binary_and_text() -> None:
 
 @pytest.mark.parametrize(
     ("code", "reason"),
-    [("525", "unknown_user"), ("52e", "bad_password"), ("530", "logon_hours"),
-     ("531", "workstation"), ("532", "password_expired"), ("533", "disabled"),
-     ("701", "expired"), ("773", "must_change_password"), ("775", "locked")],
+    [
+        ("525", "unknown_user"),
+        ("52e", "bad_password"),
+        ("530", "logon_hours"),
+        ("531", "workstation"),
+        ("532", "password_expired"),
+        ("533", "disabled"),
+        ("701", "expired"),
+        ("773", "must_change_password"),
+        ("775", "locked"),
+    ],
 )
 def test_ad_bind_sub_codes_map_to_reasons(code: str, reason: str) -> None:
     message = (

@@ -1,0 +1,97 @@
+"""What the login needs, built once per application: directory, sessions, throttle, flows.
+
+Kept in ``app.extensions["sts.login"]``; :meth:`LoginServices.set_clock` lets tests move
+time for the session timeouts, the throttle and the flows together.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import current_app
+from flask.typing import ResponseReturnValue
+
+from connectors.base import Directory
+from connectors.local import LocalDirectory, PasswordHashing
+from idp.context import Services
+from idp.login.flows import FlowStore
+from idp.login.types import LoginFailure, LoginRequest, LoginResult
+from idp.mfa import SecretBox
+from idp.sso import SessionStore
+from idp.throttle import Throttle, ThrottlePolicy
+from settings import Settings
+
+LOGIN_EXTENSION = "sts.login"
+Clock = Callable[[], float]
+Continuation = Callable[[LoginRequest, LoginResult | LoginFailure], ResponseReturnValue]
+
+
+@dataclass
+class LoginServices:
+    directory: Directory
+    sessions: SessionStore
+    throttle: Throttle
+    flows: FlowStore
+    box: SecretBox
+    secure_cookies: bool
+    flow_minutes: int
+    password_min_length: int
+    clock: Clock = time.time
+
+    def set_clock(self, clock: Clock) -> None:
+        self.clock = clock
+        self.sessions.clock = clock
+        self.throttle.clock = clock
+        self.flows.clock = clock
+
+
+# Continuations are code, registered once per process by protocol name ("saml", "oidc").
+CONTINUATIONS: dict[str, Continuation] = {}
+
+
+def register_continuation(protocol: str, continuation: Continuation) -> None:
+    """Name the function that turns a login's outcome into ``protocol``'s response.
+
+    Registering the same name again replaces the function (an app created twice in tests).
+    """
+    CONTINUATIONS[protocol] = continuation
+
+
+def password_hashing(settings: Settings) -> PasswordHashing:
+    return PasswordHashing(
+        time_cost=settings.argon2_time_cost,
+        memory_kib=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+    )
+
+
+def build_login_services(services: Services, directory: Directory | None = None) -> LoginServices:
+    settings = services.settings
+    policy = ThrottlePolicy(
+        account_free=settings.throttle_account_free,
+        address_free=settings.throttle_address_free,
+        base_seconds=settings.throttle_base_seconds,
+        max_seconds=settings.throttle_max_seconds,
+        window_seconds=settings.throttle_window_minutes * 60,
+    )
+    return LoginServices(
+        directory=directory or LocalDirectory(services.database, password_hashing(settings)),
+        sessions=SessionStore(
+            services.state,
+            idle_seconds=settings.session_idle_minutes * 60,
+            absolute_seconds=settings.session_absolute_hours * 3600,
+        ),
+        throttle=Throttle(services.state, policy),
+        flows=FlowStore(services.state, ttl_seconds=settings.login_flow_minutes * 60),
+        box=SecretBox.from_file(settings.mfa_key_file or settings.data_dir / "mfa_key"),
+        secure_cookies=settings.uses_https,
+        flow_minutes=settings.login_flow_minutes,
+        password_min_length=settings.password_min_length,
+    )
+
+
+def login_services() -> LoginServices:
+    found: LoginServices = current_app.extensions[LOGIN_EXTENSION]
+    return found

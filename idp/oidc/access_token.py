@@ -1,0 +1,148 @@
+"""RFC 9068 JWT access tokens, registered as the server's token generator.
+
+Header ``typ: at+jwt`` and ``kid``; signed RS256 unless the client is registered for
+PS256 or ES256. Claims: ``iss``, ``sub``, ``aud`` (the one fagsystem or service the token
+is for), ``client_id``, ``iat``/``nbf``/``exp``, ``jti``, ``scope``, and KOMBIT's
+``cvr``, ``spec_ver`` and ``priv`` (base64 JSON of the privilege groups for that audience
+only, DOMAIN.md). User tokens add ``auth_time``, ``acr`` and ``loa``; exchanged tokens
+``act`` (RFC 8693); certificate-bound tokens ``cnf`` (RFC 8705).
+
+Every grant hands the generator a :class:`TokenSubject` as authlib's ``user``: the grant
+decides *what* a token says, this module only writes it down.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from authz.model import PrivilegeGroup
+from idp.oidc.authz_port import encode_priv
+from idp.oidc.claims import SPEC_VER
+from idp.oidc.clients import Client
+from idp.oidc.jose import sign
+from idp.oidc.jwks import SigningKeys
+from idp.oidc.storage import Login, OAuthStore, RefreshGrant, new_secret
+
+ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 - a media type, not a secret
+SYSTEM_GRANTS = frozenset({"client_credentials"})
+
+
+@dataclass(frozen=True)
+class TokenSubject:
+    """Whom and what a token speaks for; built by a grant, written by the generator."""
+
+    sub: str
+    audience: str
+    cvr: str
+    privileges: tuple[PrivilegeGroup, ...]
+    login: Login | None = None  # user tokens: the login behind them
+    grant_id: str | None = None  # the token family (revoked together)
+    family_expires_at: int | None = None
+    acr: str | None = None
+    act: dict[str, Any] | None = None
+    cnf: dict[str, str] | None = None
+
+    def get_user_id(self) -> str:
+        return self.sub
+
+
+class AccessTokenIssuer:
+    """authlib token generator: ``(grant_type, client, user, scope, ...) -> token dict``."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        keys: SigningKeys,
+        store: OAuthStore,
+        user_seconds: int,
+        system_seconds: int,
+    ) -> None:
+        self.issuer = issuer
+        self.keys = keys
+        self.store = store
+        self.user_seconds = user_seconds
+        self.system_seconds = system_seconds
+
+    def lifetime(self, grant_type: str) -> int:
+        return self.system_seconds if grant_type in SYSTEM_GRANTS else self.user_seconds
+
+    def claims(
+        self, client: Client, subject: TokenSubject, scope: str | None, lifetime: int
+    ) -> dict[str, Any]:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": subject.sub,
+            "aud": subject.audience,
+            "client_id": client.client_id,
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime,
+            "jti": new_secret(16),
+            "cvr": subject.cvr,
+            "spec_ver": SPEC_VER,
+            "priv": encode_priv(subject.privileges),
+        }
+        if scope:
+            claims["scope"] = scope
+        if subject.login is not None:
+            claims["auth_time"] = subject.login.auth_time
+            claims["loa"] = subject.login.loa
+        if subject.acr:
+            claims["acr"] = subject.acr
+        if subject.act:
+            claims["act"] = subject.act
+        if subject.cnf:
+            claims["cnf"] = subject.cnf
+        return claims
+
+    def __call__(
+        self,
+        grant_type: str,
+        client: Client,
+        user: TokenSubject | None = None,
+        scope: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        if not isinstance(user, TokenSubject):
+            raise TypeError("every grant must pass a TokenSubject as the token's user")
+        subject = user
+        lifetime = int(expires_in or self.lifetime(grant_type))
+        claims = self.claims(client, subject, scope, lifetime)
+        access_token = sign(
+            claims, self.keys.signing_key(client.signing_alg), client.signing_alg, ACCESS_TOKEN_TYP
+        )
+        if subject.grant_id:
+            self.store.remember_access_token(claims["jti"], subject.grant_id, lifetime + 60)
+        token: dict[str, Any] = {
+            "token_type": "Bearer",
+            "access_token": access_token,
+            "expires_in": lifetime,
+        }
+        if scope:
+            token["scope"] = scope
+        if (
+            include_refresh_token
+            and subject.login is not None
+            and subject.grant_id
+            and subject.family_expires_at
+        ):
+            refresh_token = new_secret(32)
+            self.store.save_refresh_token(
+                refresh_token,
+                RefreshGrant(
+                    client_id=client.client_id,
+                    scope=scope or "",
+                    login=subject.login,
+                    grant_id=subject.grant_id,
+                    expires_at=subject.family_expires_at,
+                    cnf=subject.cnf,
+                    acr=subject.acr,
+                ),
+            )
+            token["refresh_token"] = refresh_token
+        return token

@@ -1,0 +1,70 @@
+"""Refresh-token rotation with reuse detection (RFC 9700 §4.14.2, RFC 6749 §6).
+
+Every use of a refresh token takes it from the store and issues a new one in the same
+family (same grant id, same end time; rotation never extends a login). A token that was
+already rotated and comes back means two parties hold it: the whole family is revoked,
+the honest client included, which is what the BCP asks. Privileges are resolved anew
+at each refresh, so a withdrawn role disappears at the next refresh.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
+
+from idp.oidc.access_token import TokenSubject
+from idp.oidc.authorization_code import subject_for_login
+from idp.oidc.clients import AUTH_METHODS
+from idp.oidc.provider import Provider
+from idp.oidc.storage import RefreshGrant
+
+
+class RotatingRefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = list(AUTH_METHODS)
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    @property
+    def provider(self) -> Provider:
+        return self.server.provider
+
+    def _validate_request_token(self, client: Any) -> RefreshGrant:
+        token = self.request.form.get("refresh_token")
+        if not token:
+            raise InvalidRequestError("Missing 'refresh_token' in request.")
+        if len(token) > 200:
+            raise InvalidGrantError("unknown refresh token")
+        store = self.provider.store
+        use = store.use_refresh_token(token)
+        if use.grant is None:
+            if use.reused_family:
+                store.revoke_grant(use.reused_family)
+                self.request.audit_details = {
+                    "refresh_reuse": True,
+                    "revoked_grant": use.reused_family,
+                }
+                raise InvalidGrantError("refresh token already used; the whole grant is revoked")
+            raise InvalidGrantError("unknown or expired refresh token")
+        grant = use.grant
+        if not grant.check_client(client):
+            store.revoke_grant(grant.grant_id)
+            raise InvalidGrantError("refresh token belongs to another client; grant revoked")
+        if grant.is_expired() or store.grant_revoked(grant.grant_id):
+            raise InvalidGrantError("the grant of this refresh token has ended")
+        return grant
+
+    def authenticate_refresh_token(self, refresh_token: str) -> Any:
+        raise NotImplementedError("replaced by _validate_request_token")
+
+    def authenticate_user(self, refresh_token: RefreshGrant) -> TokenSubject:
+        return subject_for_login(
+            self.provider,
+            self.request,
+            self.request.client,
+            refresh_token.login,
+            refresh_token.grant_id,
+            refresh_token.expires_at,
+        )
+
+    def revoke_old_credential(self, refresh_token: RefreshGrant) -> None:
+        """Nothing to do: the old token was taken from the store when it was presented."""

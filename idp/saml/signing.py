@@ -1,0 +1,373 @@
+"""In-process XML signatures: sign with the active key, verify what SPs send.
+
+Signing uses the ``xmlsec`` binding (libxmlsec1 in this process, no ``xmlsec1``
+subprocess per signature): enveloped signature, exclusive c14n, RSA-SHA256. libxmlsec1
+has no RSA-PSS, so when an SP's metadata asks for ``sha256-rsa-MGF1`` the same structure
+is built here with lxml's exclusive c14n and ``cryptography``'s PSS signer.
+
+Verification is deliberately narrow (SECURITY.md, SAML as IdP, lines 3, 4, 7): exactly one
+``ds:Signature``, a direct child of the signed element, one Reference whose URI is that
+element's ID, only the enveloped and exclusive-c14n transforms, SHA-2 digests and RSA-SHA2
+signature methods. The key comes from the SP's metadata, never from KeyInfo.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote_plus, unquote_plus
+
+import xmlsec
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from lxml import etree
+
+from idp.saml.constants import (
+    ACCEPTED_DIGEST_METHODS,
+    ACCEPTED_SIGNATURE_METHODS,
+    DS,
+    ENVELOPED,
+    EXC_C14N,
+    RSA_PSS_SHA256,
+    RSA_SHA256,
+    RSA_SHA384,
+    RSA_SHA512,
+    SAML,
+    SHA256,
+)
+from idp.saml.xmlutil import SamlError
+
+_XMLSEC_SIGN = {
+    RSA_SHA256: xmlsec.constants.TransformRsaSha256,
+    RSA_SHA384: xmlsec.constants.TransformRsaSha384,
+    RSA_SHA512: xmlsec.constants.TransformRsaSha512,
+}
+_XMLSEC_DIGESTS = (
+    xmlsec.constants.TransformSha256,
+    xmlsec.constants.TransformSha384,
+    xmlsec.constants.TransformSha512,
+)
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    RSA_SHA256: hashes.SHA256,
+    RSA_SHA384: hashes.SHA384,
+    RSA_SHA512: hashes.SHA512,
+}
+
+
+@dataclass(frozen=True)
+class Signer:
+    """The active signing key, loaded once: xmlsec and cryptography forms plus the cert."""
+
+    kid: str
+    private_key: rsa.RSAPrivateKey
+    certificate: x509.Certificate
+    xmlsec_key: xmlsec.Key
+    certificate_b64: str
+
+    @classmethod
+    def from_objects(
+        cls, kid: str, private_key: rsa.RSAPrivateKey, certificate: x509.Certificate
+    ) -> Signer:
+        key_pem = private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        cert_pem = certificate.public_bytes(serialization.Encoding.PEM)
+        key = xmlsec.Key.from_memory(key_pem, xmlsec.constants.KeyDataFormatPem)
+        key.load_cert_from_memory(cert_pem, xmlsec.constants.KeyDataFormatCertPem)
+        key.name = kid
+        der = certificate.public_bytes(serialization.Encoding.DER)
+        return cls(kid, private_key, certificate, key, base64.b64encode(der).decode())
+
+
+class KeyRing:
+    """The active RSA key as a :class:`Signer`, reloaded only when the active kid changes.
+
+    The database is asked which key is active at most every ``refresh`` seconds; the
+    private key file is read once per kid. ``stsctl keys rotate`` in another process is
+    picked up within ``refresh`` seconds, and verifiers already know the promoted key
+    because it was published as *next* before.
+    """
+
+    def __init__(self, services: object, refresh: float = 30.0) -> None:
+        self._services = services
+        self._refresh = refresh
+        self._lock = threading.Lock()
+        self._signer: Signer | None = None
+        self._checked = 0.0
+
+    def signer(self) -> Signer:
+        now = time.monotonic()
+        signer = self._signer
+        if signer is not None and now - self._checked < self._refresh:
+            return signer
+        with self._lock:
+            if self._signer is not None and now - self._checked < self._refresh:
+                return self._signer
+            services = self._services
+            with services.database.session() as session:  # type: ignore[attr-defined]
+                loaded = services.keys.active(session, "RSA")  # type: ignore[attr-defined]
+            if self._signer is None or self._signer.kid != loaded.kid:
+                assert isinstance(loaded.private_key, rsa.RSAPrivateKey)
+                self._signer = Signer.from_objects(
+                    loaded.kid, loaded.private_key, loaded.certificate
+                )
+            self._checked = now
+            return self._signer
+
+
+# -- signing ----------------------------------------------------------------------------
+
+
+def _insert_after_issuer(element: etree._Element, signature: etree._Element) -> None:
+    issuer = element.find(f"{{{SAML}}}Issuer")
+    if issuer is not None and issuer.getparent() is element:
+        issuer.addnext(signature)
+    else:
+        element.insert(0, signature)
+
+
+def sign(element: etree._Element, signer: Signer, method: str = RSA_SHA256) -> etree._Element:
+    """Add an enveloped signature over ``element`` (which must carry an ``ID``)."""
+    if method == RSA_PSS_SHA256:
+        return _sign_pss(element, signer)
+    transform = _XMLSEC_SIGN.get(method)
+    if transform is None:
+        raise ValueError(f"unsupported signature method {method}")
+    signature = xmlsec.template.create(
+        element, xmlsec.constants.TransformExclC14N, transform, ns="ds"
+    )
+    _insert_after_issuer(element, signature)
+    reference = xmlsec.template.add_reference(
+        signature, xmlsec.constants.TransformSha256, uri="#" + element.get("ID", "")
+    )
+    xmlsec.template.add_transform(reference, xmlsec.constants.TransformEnveloped)
+    xmlsec.template.add_transform(reference, xmlsec.constants.TransformExclC14N)
+    key_info = xmlsec.template.ensure_key_info(signature)
+    xmlsec.template.x509_data_add_certificate(xmlsec.template.add_x509_data(key_info))
+    context = xmlsec.SignatureContext()
+    context.key = signer.xmlsec_key
+    context.register_id(element, "ID")
+    context.sign(signature)
+    return signature
+
+
+def _c14n(element: etree._Element) -> bytes:
+    return etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
+
+
+def _sign_pss(element: etree._Element, signer: Signer) -> etree._Element:
+    """RSASSA-PSS (SHA-256, MGF1-SHA-256, salt 32) with the structure xmlsec would build."""
+    digest = hashlib.sha256(_c14n(element)).digest()  # no Signature yet = enveloped transform
+    ds = f"{{{DS}}}"
+    signature = etree.Element(ds + "Signature", nsmap={"ds": DS})
+    signed_info = etree.SubElement(signature, ds + "SignedInfo")
+    etree.SubElement(signed_info, ds + "CanonicalizationMethod", Algorithm=EXC_C14N)
+    etree.SubElement(signed_info, ds + "SignatureMethod", Algorithm=RSA_PSS_SHA256)
+    reference = etree.SubElement(signed_info, ds + "Reference", URI="#" + element.get("ID", ""))
+    transforms = etree.SubElement(reference, ds + "Transforms")
+    etree.SubElement(transforms, ds + "Transform", Algorithm=ENVELOPED)
+    etree.SubElement(transforms, ds + "Transform", Algorithm=EXC_C14N)
+    etree.SubElement(reference, ds + "DigestMethod", Algorithm=SHA256)
+    etree.SubElement(reference, ds + "DigestValue").text = base64.b64encode(digest).decode()
+    value = etree.SubElement(signature, ds + "SignatureValue")
+    key_info = etree.SubElement(signature, ds + "KeyInfo")
+    x509_data = etree.SubElement(key_info, ds + "X509Data")
+    etree.SubElement(x509_data, ds + "X509Certificate").text = signer.certificate_b64
+    _insert_after_issuer(element, signature)
+    raw = signer.private_key.sign(
+        _c14n(signed_info),
+        padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
+        hashes.SHA256(),
+    )
+    value.text = base64.b64encode(raw).decode()
+    return signature
+
+
+# -- verification of enveloped signatures ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifyKey:
+    """An SP's signing certificate in both forms, prepared once per SP registration."""
+
+    certificate: x509.Certificate
+    xmlsec_key: xmlsec.Key
+
+    @classmethod
+    def from_certificate(cls, certificate: x509.Certificate) -> VerifyKey:
+        pem = certificate.public_bytes(serialization.Encoding.PEM)
+        key = xmlsec.Key.from_memory(pem, xmlsec.constants.KeyDataFormatCertPem)
+        return cls(certificate, key)
+
+
+def _one(parent: etree._Element, tag: str) -> etree._Element:
+    found = parent.findall(tag)
+    if len(found) != 1:
+        raise SamlError(f"signature must have exactly one {etree.QName(tag).localname}")
+    return found[0]
+
+
+def check_signature_shape(root: etree._Element) -> etree._Element | None:
+    """Return the enveloped signature of ``root`` (None if unsigned) after strict checks."""
+    signatures = list(root.iter(f"{{{DS}}}Signature"))
+    if not signatures:
+        return None
+    if len(signatures) != 1 or signatures[0].getparent() is not root:
+        raise SamlError("the only signature must be a direct child of the signed message")
+    signature = signatures[0]
+    allowed_children = {f"{{{DS}}}{name}" for name in ("SignedInfo", "SignatureValue", "KeyInfo")}
+    for child in signature:
+        if not isinstance(child.tag, str) or child.tag not in allowed_children:
+            raise SamlError("signature contains unexpected content (ds:Object or comments)")
+    signed_info = _one(signature, f"{{{DS}}}SignedInfo")
+    c14n = _one(signed_info, f"{{{DS}}}CanonicalizationMethod").get("Algorithm")
+    if c14n != EXC_C14N:
+        raise SamlError("signature must use exclusive canonicalisation")
+    method = _one(signed_info, f"{{{DS}}}SignatureMethod").get("Algorithm")
+    if method not in ACCEPTED_SIGNATURE_METHODS:
+        raise SamlError(f"signature method {method} is not accepted (RSA-SHA256 or stronger)")
+    reference = _one(signed_info, f"{{{DS}}}Reference")
+    root_id = root.get("ID")
+    if not root_id or reference.get("URI") != "#" + root_id:
+        raise SamlError("signature must reference the signed message itself")
+    same_id = [el for el in root.iter() if isinstance(el.tag, str) and el.get("ID") == root_id]
+    if len(same_id) != 1:
+        raise SamlError("duplicate ID in message")
+    transforms = reference.find(f"{{{DS}}}Transforms")
+    for transform in [] if transforms is None else list(transforms):
+        algorithm = transform.get("Algorithm") if isinstance(transform.tag, str) else None
+        if algorithm not in (ENVELOPED, EXC_C14N):
+            raise SamlError(f"signature transform {algorithm} is not accepted")
+        for child in transform:
+            if etree.QName(child).localname != "InclusiveNamespaces":
+                raise SamlError("signature transform has unexpected parameters")
+    digest = _one(reference, f"{{{DS}}}DigestMethod").get("Algorithm")
+    if digest not in ACCEPTED_DIGEST_METHODS:
+        raise SamlError(f"digest method {digest} is not accepted (SHA-256 or stronger)")
+    return signature
+
+
+def verify_enveloped(root: etree._Element, keys: Sequence[VerifyKey]) -> bool:
+    """True when ``root`` is signed by one of ``keys``; False when unsigned; raise otherwise."""
+    signature = check_signature_shape(root)
+    if signature is None:
+        return False
+    if not keys:
+        raise SamlError("the SP's metadata has no signing certificate")
+    for key in keys:
+        context = xmlsec.SignatureContext()
+        context.key = key.xmlsec_key
+        context.register_id(root, "ID")
+        context.enable_reference_transform(xmlsec.constants.TransformEnveloped)
+        context.enable_reference_transform(xmlsec.constants.TransformExclC14N)
+        for digest in _XMLSEC_DIGESTS:
+            context.enable_reference_transform(digest)
+        context.enable_signature_transform(xmlsec.constants.TransformExclC14N)
+        for method in _XMLSEC_SIGN.values():
+            context.enable_signature_transform(method)
+        try:
+            context.verify(signature)
+            return True
+        except xmlsec.Error:
+            continue
+    raise SamlError("signature does not verify with the SP's registered key")
+
+
+# -- HTTP-Redirect binding ---------------------------------------------------------------
+
+
+def encode_redirect_query(
+    field: str, payload_b64: str, relay_state: str | None, signer: Signer | None
+) -> str:
+    """``SAMLRequest=..&RelayState=..&SigAlg=..&Signature=..`` signed with RSA-SHA256."""
+    parts = [f"{field}={quote_plus(payload_b64)}"]
+    if relay_state:
+        parts.append(f"RelayState={quote_plus(relay_state)}")
+    if signer is None:
+        return "&".join(parts)
+    parts.append(f"SigAlg={quote_plus(RSA_SHA256)}")
+    signed = "&".join(parts).encode()
+    value = signer.private_key.sign(signed, padding.PKCS1v15(), hashes.SHA256())
+    parts.append(f"Signature={quote_plus(base64.b64encode(value).decode())}")
+    return "&".join(parts)
+
+
+@dataclass(frozen=True)
+class RedirectParams:
+    message: str  # base64 of the DEFLATEd message, decoded from the URL
+    relay_state: str | None
+    sig_alg: str | None
+    signature: bytes | None
+    signed_octets: bytes  # the parameters as received, in the received order
+
+
+def split_redirect_query(raw_query: bytes, field: str) -> RedirectParams:
+    """Split the raw query string, keeping each value exactly as received for the check."""
+    raw: dict[str, bytes] = {}
+    order: list[str] = []
+    for piece in raw_query.split(b"&"):
+        if not piece:
+            continue
+        name_raw, _, value = piece.partition(b"=")
+        name = unquote_plus(name_raw.decode("ascii", "replace"))
+        if name in raw:
+            raise SamlError(f"parameter {name} is repeated")
+        raw[name] = value
+        order.append(name)
+    if field not in raw:
+        raise SamlError(f"{field} is missing")
+
+    def decoded(name: str) -> str | None:
+        value = raw.get(name)
+        return None if value is None else unquote_plus(value.decode("ascii", "replace"))
+
+    signed_names = [name for name in order if name in (field, "RelayState", "SigAlg")]
+    signed = b"&".join(name.encode() + b"=" + raw[name] for name in signed_names)
+    signature_b64 = decoded("Signature")
+    signature = None
+    if signature_b64 is not None:
+        try:
+            signature = base64.b64decode(signature_b64, validate=True)
+        except ValueError as exc:
+            raise SamlError("Signature is not valid base64") from exc
+    return RedirectParams(
+        message=decoded(field) or "",
+        relay_state=decoded("RelayState"),
+        sig_alg=decoded("SigAlg"),
+        signature=signature,
+        signed_octets=signed,
+    )
+
+
+def verify_redirect(params: RedirectParams, keys: Iterable[VerifyKey]) -> bool:
+    """True when signed by one of ``keys``; False when unsigned; raise on a bad signature."""
+    if params.signature is None and params.sig_alg is None:
+        return False
+    if params.signature is None or params.sig_alg is None:
+        raise SamlError("Signature and SigAlg must be sent together")
+    hash_type = _HASHES.get(params.sig_alg)
+    if hash_type is None:
+        raise SamlError(f"SigAlg {params.sig_alg} is not accepted (RSA-SHA256 or stronger)")
+    keys = list(keys)
+    if not keys:
+        raise SamlError("the SP's metadata has no signing certificate")
+    for key in keys:
+        public_key = key.certificate.public_key()
+        if not isinstance(public_key, rsa.RSAPublicKey):
+            continue
+        try:
+            public_key.verify(
+                params.signature, params.signed_octets, padding.PKCS1v15(), hash_type()
+            )
+            return True
+        except InvalidSignature:
+            continue
+    raise SamlError("signature does not verify with the SP's registered key")

@@ -1,0 +1,240 @@
+"""Single logout: LogoutRequest/LogoutResponse and the front-channel chain across SPs.
+
+Each assertion records its SP as a *participant* of the SSO session (entityID, NameID,
+SessionIndex). A logout, from an SP or from the IdP's own page, ends the session and then
+walks the browser through every other participant's SingleLogoutService, one
+LogoutRequest at a time (the chain lives in the ephemeral store under the RelayState),
+and finally answers the SP that started it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from dataclasses import asdict, dataclass, field
+
+from lxml import etree
+
+from idp.saml.constants import SAML, SAMLP, STATUS_SUCCESS
+from idp.saml.metadata import SpConfig, SpRegistry
+from idp.saml.requests import (
+    Incoming,
+    check_envelope,
+    message_id,
+    message_issuer,
+    remember_id,
+    verify_signature,
+)
+from idp.saml.xmlutil import SamlError, instant, new_id, text_of
+from store.ephemeral import EphemeralState
+
+_P = f"{{{SAMLP}}}"
+_A = f"{{{SAML}}}"
+CHAIN_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Participant:
+    """An SP that received an assertion in this session, and how it knows the user."""
+
+    entity_id: str
+    name_id: str
+    name_id_format: str
+    session_index: str
+
+    def encode(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def decode(cls, raw: str) -> Participant:
+        return cls(**json.loads(raw))
+
+
+def participants_key(session_index: str) -> str:
+    return f"saml:participants:{session_index}"
+
+
+def add_participant(state: EphemeralState, participant: Participant, ttl: float) -> None:
+    state.sadd(participants_key(participant.session_index), participant.encode(), ttl=ttl)
+
+
+def participants(state: EphemeralState, session_index: str) -> list[Participant]:
+    members = state.smembers(participants_key(session_index))
+    return sorted((Participant.decode(m) for m in members), key=lambda p: p.entity_id)
+
+
+@dataclass(frozen=True)
+class LogoutRequestInfo:
+    id: str
+    sp: SpConfig
+    name_id: str
+    session_indexes: tuple[str, ...]
+    relay_state: str | None
+    binding: str
+
+
+@dataclass(frozen=True)
+class LogoutResponseInfo:
+    sp: SpConfig
+    in_response_to: str | None
+    status: str
+    relay_state: str | None
+
+
+def parse_logout_request(
+    incoming: Incoming,
+    registry: SpRegistry,
+    state: EphemeralState,
+    *,
+    slo_url: str,
+    now: dt.datetime,
+    skew: dt.timedelta,
+) -> LogoutRequestInfo:
+    root = incoming.root
+    if root.tag != _P + "LogoutRequest":
+        raise SamlError("the message is not a LogoutRequest")
+    request_id = message_id(root)
+    sp = registry.get(message_issuer(root))
+    if sp is None:
+        raise SamlError("the service provider is not registered here", http_status=403)
+    signed = verify_signature(incoming, sp, required=sp.require_signed_requests)
+    check_envelope(
+        root, expected_tag="LogoutRequest", destination=slo_url, signed=signed, now=now, skew=skew
+    )
+    name_id = text_of(root.find(_A + "NameID"))
+    if not name_id:
+        raise SamlError("LogoutRequest has no NameID (encrypted NameIDs are not supported)")
+    remember_id(state, "logout", sp.entity_id, request_id, 2 * skew)
+    return LogoutRequestInfo(
+        id=request_id,
+        sp=sp,
+        name_id=name_id,
+        session_indexes=tuple(text_of(e) or "" for e in root.findall(_P + "SessionIndex")),
+        relay_state=incoming.relay_state,
+        binding=incoming.binding,
+    )
+
+
+def parse_logout_response(
+    incoming: Incoming,
+    registry: SpRegistry,
+    *,
+    slo_url: str,
+    now: dt.datetime,
+    skew: dt.timedelta,
+) -> LogoutResponseInfo:
+    root = incoming.root
+    if root.tag != _P + "LogoutResponse":
+        raise SamlError("the message is not a LogoutResponse")
+    message_id(root)
+    sp = registry.get(message_issuer(root))
+    if sp is None:
+        raise SamlError("the service provider is not registered here", http_status=403)
+    signed = verify_signature(incoming, sp, required=sp.require_signed_requests)
+    check_envelope(
+        root, expected_tag="LogoutResponse", destination=slo_url, signed=signed, now=now, skew=skew
+    )
+    code = root.find(f"{_P}Status/{_P}StatusCode")
+    return LogoutResponseInfo(
+        sp=sp,
+        in_response_to=root.get("InResponseTo"),
+        status=code.get("Value", "") if code is not None else "",
+        relay_state=incoming.relay_state,
+    )
+
+
+def build_logout_request(
+    *, issuer: str, destination: str, participant: Participant, now: dt.datetime
+) -> etree._Element:
+    request = etree.Element(
+        _P + "LogoutRequest",
+        nsmap={"samlp": SAMLP, "saml": SAML},
+        ID=new_id(),
+        Version="2.0",
+        IssueInstant=instant(now),
+        Destination=destination,
+        NotOnOrAfter=instant(now + dt.timedelta(seconds=CHAIN_SECONDS)),
+    )
+    etree.SubElement(request, _A + "Issuer").text = issuer
+    name_id = etree.SubElement(
+        request,
+        _A + "NameID",
+        Format=participant.name_id_format,
+        SPNameQualifier=participant.entity_id,
+    )
+    name_id.text = participant.name_id
+    etree.SubElement(request, _P + "SessionIndex").text = participant.session_index
+    return request
+
+
+def build_logout_response(
+    *,
+    issuer: str,
+    destination: str,
+    in_response_to: str,
+    now: dt.datetime,
+    status: str = STATUS_SUCCESS,
+    sub_status: str | None = None,
+) -> etree._Element:
+    response = etree.Element(
+        _P + "LogoutResponse",
+        nsmap={"samlp": SAMLP, "saml": SAML},
+        ID=new_id(),
+        Version="2.0",
+        IssueInstant=instant(now),
+        Destination=destination,
+        InResponseTo=in_response_to,
+    )
+    etree.SubElement(response, _A + "Issuer").text = issuer
+    status_element = etree.SubElement(response, _P + "Status")
+    code = etree.SubElement(status_element, _P + "StatusCode", Value=status)
+    if sub_status:
+        etree.SubElement(code, _P + "StatusCode", Value=sub_status)
+    return response
+
+
+@dataclass
+class Chain:
+    """A logout in progress: who started it, who is left, whose answer we wait for."""
+
+    id: str
+    initiator: dict[str, str | None] | None
+    pending: list[Participant] = field(default_factory=list)
+    waiting: dict[str, str] | None = None
+    partial: bool = False
+    done: list[str] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, initiator: dict[str, str | None] | None, others: list[Participant]) -> Chain:
+        return cls(id=secrets.token_urlsafe(18), initiator=initiator, pending=list(others))
+
+    def save(self, state: EphemeralState) -> None:
+        data = {
+            "initiator": self.initiator,
+            "pending": [asdict(p) for p in self.pending],
+            "waiting": self.waiting,
+            "partial": self.partial,
+            "done": self.done,
+        }
+        state.set(f"saml:slo:{self.id}", json.dumps(data).encode(), ttl=CHAIN_SECONDS)
+
+    @classmethod
+    def load(cls, state: EphemeralState, chain_id: str | None) -> Chain | None:
+        if not chain_id or len(chain_id) > 64:
+            return None
+        raw = state.get(f"saml:slo:{chain_id}")
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return cls(
+            id=chain_id,
+            initiator=data["initiator"],
+            pending=[Participant(**p) for p in data["pending"]],
+            waiting=data["waiting"],
+            partial=data["partial"],
+            done=data["done"],
+        )
+
+    def discard(self, state: EphemeralState) -> None:
+        state.delete(f"saml:slo:{self.id}")
