@@ -8,6 +8,7 @@ The same test suite runs against both. Values are bytes; callers serialise.
 from __future__ import annotations
 
 import abc
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -237,29 +238,57 @@ class MemoryState(EphemeralState):
 
 
 class _RedisSubscription(Subscription):
+    """A subscriber thread that survives Redis being down at start or restarting later.
+
+    Subscribes synchronously when Redis is up, so messages published right after
+    ``subscribe()`` returns are delivered; otherwise (and after any connection error) it
+    keeps retrying in the background. Messages published while disconnected are lost,
+    which is why every cache that relies on them also has a bounded lifetime.
+    """
+
     def __init__(self, state: RedisState, channel: str, handler: Handler) -> None:
-        self._pubsub = state._client.pubsub(ignore_subscribe_messages=True)
-        self._pubsub.subscribe(**{channel: self._deliver})
+        self._state = state
+        self._channel = channel
         self._handler = handler
-        self._thread = self._pubsub.run_in_thread(
-            sleep_time=0.05, daemon=True, exception_handler=self._on_error
-        )
+        self._stopped = threading.Event()
+        self._pubsub: Any = None
+        try:
+            self._pubsub = self._connect()
+        except state._redis.exceptions.RedisError:
+            self._pubsub = None
+        self._thread = threading.Thread(target=self._run, name=f"redis-sub:{channel}", daemon=True)
+        self._thread.start()
 
-    def _deliver(self, message: dict[str, Any]) -> None:
-        channel = message["channel"]
-        name = channel.decode() if isinstance(channel, bytes) else str(channel)
-        self._handler(name, message["data"])
+    def _connect(self) -> Any:
+        pubsub = self._state._client.pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(self._channel)
+        return pubsub
 
-    @staticmethod
-    def _on_error(exc: BaseException, pubsub: Any, thread: Any) -> None:
-        # Keep the thread alive across a Redis restart: redis-py reconnects and
-        # re-subscribes on the next get_message() call.
-        time.sleep(0.5)
+    def _run(self) -> None:
+        errors = self._state._redis.exceptions.RedisError
+        while not self._stopped.is_set():
+            try:
+                if self._pubsub is None:
+                    self._pubsub = self._connect()
+                message = self._pubsub.get_message(timeout=0.2)
+                if message and message.get("type") == "message":
+                    channel = message["channel"]
+                    name = channel.decode() if isinstance(channel, bytes) else str(channel)
+                    self._handler(name, message["data"])
+            except (errors, OSError, ValueError):
+                self._drop()
+                self._stopped.wait(0.5)
+
+    def _drop(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                pubsub.close()
 
     def close(self) -> None:
-        self._thread.stop()
+        self._stopped.set()
         self._thread.join(timeout=2)
-        self._pubsub.close()
+        self._drop()
 
 
 class RedisState(EphemeralState):
@@ -356,7 +385,7 @@ class RedisState(EphemeralState):
         def unprefixed(name: str, message: bytes) -> None:
             handler(name.removeprefix(prefix), message)
 
-        subscription = self._call(_RedisSubscription, self, self._k(channel), unprefixed)
+        subscription = _RedisSubscription(self, self._k(channel), unprefixed)
         self._subscriptions.append(subscription)
         return subscription
 

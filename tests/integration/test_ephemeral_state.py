@@ -170,3 +170,29 @@ def test_several_workers_without_redis_are_refused_with_a_remedy() -> None:
         check_worker_count(4, None)
     check_worker_count(1, None)
     check_worker_count(4, "redis://127.0.0.1:6379/0")
+
+
+def test_subscriber_started_while_redis_is_down_does_not_fail() -> None:
+    state = RedisState("redis://127.0.0.1:1/0", timeout=0.2)
+    subscription = state.subscribe("chan", lambda _c, _m: None)
+    subscription.close()
+    state.close()
+
+
+def test_subscriber_resumes_after_the_connection_drops(redis_state: RedisState) -> None:
+    received: list[bytes] = []
+    arrived = threading.Event()
+
+    def handler(_channel: str, message: bytes) -> None:
+        received.append(message)
+        arrived.set()
+
+    subscription = redis_state.subscribe("resume", handler)
+    # Kill every pub/sub connection server-side, as a Redis restart would.
+    redis_state._client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+    deadline = time.monotonic() + 5
+    while not arrived.is_set() and time.monotonic() < deadline:
+        redis_state.publish("resume", b"after-restart")
+        arrived.wait(0.3)
+    subscription.close()
+    assert b"after-restart" in received
