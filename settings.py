@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     ldap_cvr: str | None = Field(None, pattern=r"^\d{8}$")
     ldap_kle_attribute: str | None = None
     ldap_timeout: float = Field(5.0, gt=0, le=120)
+    ldap_group_strategy: Literal["auto", "walk", "in_chain", "token_groups"] = Field(
+        "auto", description="How transitive groups are read at login; auto is the memberOf walk"
+    )
 
     saml_entity_id: str | None = Field(
         None, description="The IdP's SAML entityID; default <base_url>/saml/metadata"

@@ -89,6 +89,7 @@ class LdapConfig:
             "tls_insecure": settings.ldap_tls_insecure,
             "kle_attribute": settings.ldap_kle_attribute,
             "timeout": settings.ldap_timeout,
+            "group_strategy": settings.ldap_group_strategy,
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

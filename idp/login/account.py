@@ -6,7 +6,7 @@ from flask import redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers.response import Response
 
-from connectors.base import AuthenticationFailed
+from connectors.base import AuthenticationFailed, Directory
 from connectors.local import LocalDirectory
 from idp.i18n import gettext
 from idp.login.blueprint import blueprint
@@ -71,8 +71,8 @@ def change_password() -> ResponseReturnValue:
     session = current_session()
     if session is None:
         return redirect(url_for("login.account"), 303)
-    directory = services.directory
-    if not isinstance(directory, LocalDirectory):
+    directory = _local_directory(services.directory)
+    if directory is None:
         raise PageError("password_change_unsupported", 400)
     if request.method == "GET":
         return _page(session)
@@ -109,6 +109,16 @@ def change_password() -> ResponseReturnValue:
         other_sessions_ended=ended,
     )
     return _page(session, done=gettext("pwchange.done"))
+
+
+def _local_directory(directory: Directory) -> LocalDirectory | None:
+    """The local directory, alone or inside the AD-first chain; AD passwords change in AD."""
+    if isinstance(directory, LocalDirectory):
+        return directory
+    for member in getattr(directory, "directories", ()):
+        if isinstance(member, LocalDirectory):
+            return member
+    return None
 
 
 def _weak(session: SsoSession, current: str, new: str, repeat: str) -> str | None:

@@ -69,6 +69,17 @@ def test_ldap_urls_are_comma_separated_and_checked() -> None:
         )
 
 
+def test_ldap_group_strategy_reaches_the_connector_config() -> None:
+    from connectors.ldap import LdapConfig
+
+    env = {"STS_LDAP_URLS": "ldaps://dc1.x", "STS_LDAP_BASE_DN": "DC=x", "STS_LDAP_CVR": "29189846"}
+    assert LdapConfig.from_settings(load_settings(env)).group_strategy == "auto"
+    chosen = load_settings({**env, "STS_LDAP_GROUP_STRATEGY": "token_groups"})
+    assert LdapConfig.from_settings(chosen).group_strategy == "token_groups"
+    with pytest.raises(SettingsError, match="STS_LDAP_GROUP_STRATEGY"):
+        load_settings({**env, "STS_LDAP_GROUP_STRATEGY": "by_name"})
+
+
 def test_ldap_urls_without_base_dn_is_refused() -> None:
     with pytest.raises(SettingsError, match="STS_LDAP_BASE_DN"):
         load_settings({"STS_LDAP_URLS": "ldaps://dc1.x"})
