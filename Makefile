@@ -16,14 +16,9 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
-## demo: install, initialise var/, import the demo catalogue and serve on 127.0.0.1:8000
+## demo: install, then the IdP and the demo fagsystemer KY, KSD and SAPA (see demo/run.py)
 demo: $(STAMP)
-	@$(BIN)/python -m demo.passwords $(STS_DATA_DIR)/demo-passwords.env
-	$(BIN)/stsctl init
-	set -a && . $(STS_DATA_DIR)/demo-passwords.env && set +a && \
-		$(BIN)/stsctl import policies/demo.yaml
-	@$(BIN)/python -m demo.passwords --show $(STS_DATA_DIR)/demo-passwords.env
-	$(BIN)/stsctl serve --bind 127.0.0.1:8000
+	$(BIN)/python -m demo.run --data-dir $(STS_DATA_DIR)
 
 ## test: lint, type-check and run the whole suite
 test: $(STAMP) lint typecheck
@@ -36,9 +31,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy .
 
-## bench: run the benchmarks (results in bench/results/)
+## bench: run every benchmark with its peer (minutes; results in bench/results/)
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.authz_national --reuse
+	$(BIN)/python bench/saml_sign.py --seconds 3
+	$(BIN)/python bench/saml_http.py
+	$(BIN)/python bench/oidc_http.py
+	$(BIN)/python bench/ad_login_sync.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -20,9 +20,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from cli import ad, authz, catalogue, keys, saml, server
+    from cli import ad, authz, catalogue, keys, saml, server, token
 
-    for module in (server, keys, catalogue, authz, ad, saml):
+    for module in (server, keys, catalogue, authz, ad, saml, token):
         for command in module.COMMANDS:
             main.add_command(command)
 

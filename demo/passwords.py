@@ -2,6 +2,8 @@
 
 ``python -m demo.passwords FILE`` writes ``DEMO_PASSWORD_<USER>=...`` lines (mode 0600)
 if FILE does not exist; ``--show FILE`` prints the users and passwords to log in with.
+:func:`write_secrets` does the same for the demo OIDC client's secret
+(``SAPA_WEB_SECRET``).
 """
 
 from __future__ import annotations
@@ -21,24 +23,40 @@ def demo_usernames() -> list[str]:
     return [user["username"] for user in catalogue.get("users", [])]
 
 
-def write(path: Path) -> None:
+def _write_private(path: Path, lines: list[str]) -> None:
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [
-        f"DEMO_PASSWORD_{name.upper()}={secrets.token_urlsafe(12)}\n" for name in demo_usernames()
-    ]
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.writelines(lines)
 
 
+def write(path: Path) -> None:
+    _write_private(
+        path,
+        [
+            f"DEMO_PASSWORD_{name.upper()}={secrets.token_urlsafe(12)}\n"
+            for name in demo_usernames()
+        ],
+    )
+
+
+def write_secrets(path: Path) -> None:
+    """Client secrets of the demo catalogue's OIDC clients (``client_secret_env``)."""
+    _write_private(path, [f"SAPA_WEB_SECRET={secrets.token_urlsafe(32)}\n"])
+
+
+def read_env(path: Path) -> dict[str, str]:
+    """``NAME=value`` lines as a dict."""
+    pairs = (line.partition("=") for line in path.read_text().splitlines() if "=" in line)
+    return {name: value for name, _, value in pairs}
+
+
 def show(path: Path) -> None:
-    print(f"\nDemo users (passwords generated on this machine, in {path}):")
-    for line in path.read_text().splitlines():
-        name, _, password = line.partition("=")
+    print(f"Demo users (passwords generated on this machine, in {path}):")
+    for name, password in read_env(path).items():
         print(f"  {name.removeprefix('DEMO_PASSWORD_').lower():12} {password}")
-    print("\nIdP: http://127.0.0.1:8000  (health: /healthz, readiness: /readyz)\n")
 
 
 def main(argv: list[str]) -> None:
