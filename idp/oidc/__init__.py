@@ -37,9 +37,11 @@ import os
 
 from flask import Flask
 
+from authz.cache import CHANNEL as AUTHZ_CHANNEL
 from idp.context import EXTENSION as CORE_EXTENSION
 from idp.context import Services
 from idp.oidc.access_token import AccessTokenIssuer
+from idp.oidc.audit_batch import AuditBatcher
 from idp.oidc.authorization import Rfc9207Issuer, finish_authorization
 from idp.oidc.authorization_code import AuthorizationCodeGrant
 from idp.oidc.client_credentials import SystemTokenGrant
@@ -114,7 +116,14 @@ def setup_oidc(app: Flask, login: LoginBridge | None = None) -> Provider:
         clients=ClientRegistry(),
         login=login or SharedLogin(),
     )
+    if services.database.engine.dialect.name == "postgresql":
+        provider.audit_batcher = AuditBatcher(services.database.session)
     provider.server = build_server(provider)
+    # Changes announced to the authz caches (catalogue import, admin) empty the agreement
+    # cache of this process too; without a message its entries expire within seconds.
+    provider.extra["agreements_subscription"] = services.state.subscribe(
+        AUTHZ_CHANNEL, provider.agreements.invalidate
+    )
     app.extensions[EXTENSION] = provider
     app.register_blueprint(blueprint)
     provider.login.register(app, finish_authorization)

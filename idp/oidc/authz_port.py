@@ -11,6 +11,9 @@ answer in the ``priv`` claim through :func:`authz.priv.encode_priv`.
 from __future__ import annotations
 
 import enum
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +29,11 @@ from store.models import Fagsystem, Serviceaftale
 
 __all__ = [
     "Agreement",
+    "AgreementCache",
+    "AgreementDecision",
     "AgreementRefusal",
     "PrivilegeSource",
+    "ServiceRef",
     "encode_priv",
     "find_agreement",
     "find_service",
@@ -133,3 +139,93 @@ def find_agreement(
         None,
         first.id,
     )
+
+
+@dataclass(frozen=True)
+class ServiceRef:
+    """A service (fagsystem) as a token names it, detached from any session."""
+
+    id: str
+    entity_id: str | None
+
+    @property
+    def audience(self) -> str:
+        return self.entity_id or self.id
+
+
+@dataclass(frozen=True)
+class AgreementDecision:
+    """The answer for (anvendersystem, service, CVR): the agreement, or why there is none."""
+
+    service: ServiceRef
+    agreement: Agreement | None
+    refusal: AgreementRefusal | None
+    agreement_id: str | None
+
+
+class AgreementCache:
+    """Per-process cache of :func:`find_service` + :func:`find_agreement` answers.
+
+    Every token is still checked against an approved agreement; only the database read
+    behind the check is reused, for at most ``ttl`` seconds. Bound: a change to a
+    serviceaftale or fagsystem (approval revoked, agreement removed, roles changed) is
+    seen by every process within ``ttl`` seconds (5 by default, the same bound as the
+    client registry), and at once where the change is announced on the authz
+    invalidation channel (``stsctl import`` does; :meth:`invalidate` is the hook), which
+    empties the cache. A lookup that raced an invalidation is not stored. Refusals and
+    unknown services are cached too, so a newly approved agreement takes effect within
+    the same bound.
+    """
+
+    def __init__(self, ttl: float = 5.0, size: int = 4096) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: OrderedDict[tuple[str, str, str, bool], tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._generation = 0
+
+    def invalidate(self, *_args: Any) -> None:
+        """Forget every answer (also usable as a pub/sub handler)."""
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()
+
+    def decide(
+        self,
+        session: Session,
+        anvendersystem_id: str,
+        service: str,
+        cvr: str,
+        *,
+        on_behalf_of: bool = False,
+    ) -> AgreementDecision | None:
+        """The decision for the service named ``service`` (entity ID or id); None: unknown."""
+        key = (anvendersystem_id, service, cvr, on_behalf_of)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._entries.get(key)
+            generation = self._generation
+        if cached is not None and cached[0] > now:
+            decision: AgreementDecision | None = cached[1]
+            return decision
+        decision = self._load(session, anvendersystem_id, service, cvr, on_behalf_of)
+        with self._lock:
+            if generation == self._generation:
+                self._entries[key] = (now + self.ttl, decision)
+                self._entries.move_to_end(key)
+                while len(self._entries) > self.size:
+                    self._entries.popitem(last=False)
+        return decision
+
+    @staticmethod
+    def _load(
+        session: Session, anvendersystem_id: str, service: str, cvr: str, on_behalf_of: bool
+    ) -> AgreementDecision | None:
+        row = find_service(session, service)
+        if row is None:
+            return None
+        agreement, refusal, agreement_id = find_agreement(
+            session, anvendersystem_id, row.id, cvr, on_behalf_of=on_behalf_of
+        )
+        service_ref = ServiceRef(row.id, row.entity_id)
+        return AgreementDecision(service_ref, agreement, refusal, agreement_id)

@@ -27,7 +27,6 @@ from authlib.oauth2.rfc6749 import (
 )
 
 from idp.oidc.access_token import TokenSubject
-from idp.oidc.authz_port import find_agreement, find_service
 from idp.oidc.errors import InvalidTargetError, oauth_error
 from idp.oidc.mtls import presented_confirmation
 from idp.oidc.provider import Provider
@@ -110,27 +109,27 @@ class SystemTokenGrant(grants.ClientCredentialsGrant):
         details: dict[str, Any] = {"service": target.service, "cvr": target.cvr}
         details["form"] = target.form
         self.request.audit_details = details
-        session = self.provider.db()
-        service = find_service(session, target.service)
-        if service is None:
+        decision = self.provider.agreements.decide(
+            self.provider.db(), client.fagsystem_id, target.service, target.cvr
+        )
+        if decision is None:
             cls = InvalidTargetError if target.form == "resource" else InvalidScopeError
             raise oauth_error(cls, f"unknown service {target.service}")
-        agreement, refusal, agreement_id = find_agreement(
-            session, client.fagsystem_id, service.id, target.cvr
-        )
-        details["agreement"] = agreement_id
+        service, agreement = decision.service, decision.agreement
+        details["agreement"] = decision.agreement_id
         if agreement is None:
-            details["refusal"] = str(refusal)
+            details["refusal"] = str(decision.refusal)
             raise oauth_error(
                 UnauthorizedClientError,
-                f"{refusal} for {client.fagsystem_id} to call {service.id} for CVR {target.cvr}",
+                f"{decision.refusal} for {client.fagsystem_id} to call {service.id} "
+                f"for CVR {target.cvr}",
             )
         cnf = getattr(self.request, "certificate_confirmation", None)
         if cnf is None and client.auth_method == "tls_client_auth":
             cnf = presented_confirmation(self.provider.services.settings)
         self.request.user = TokenSubject(
             sub=client.client_id,
-            audience=service.entity_id or service.id,
+            audience=service.audience,
             cvr=target.cvr,
             privileges=agreement.privilege_groups(),
             cnf=cnf,

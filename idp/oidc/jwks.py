@@ -52,6 +52,11 @@ class SigningKeys:
         self.max_age = max_age
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()
+        # Key material never changes under a kid: each key is read, decoded and imported
+        # once per process; a refresh costs one query unless the published set changed.
+        self._private: dict[str, Key] = {}
+        self._public: dict[str, Key] = {}
+        self._documents: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
 
     def invalidate(self) -> None:
         """Forget the snapshot (after a rotation in this process, and in tests)."""
@@ -73,22 +78,37 @@ class SigningKeys:
             active: dict[str, Key] = {}
             for row in rows:
                 if row.state == "active":
-                    loaded = self.keys.load(row)
-                    pem = loaded.private_key.private_bytes(
-                        serialization.Encoding.PEM,
-                        serialization.PrivateFormat.PKCS8,
-                        serialization.NoEncryption(),
-                    )
-                    cls = RSAKey if row.kty == "RSA" else ECKey
-                    active[row.kty] = cls.import_key(pem, parameters={"kid": row.kid})
-            verification = tuple(_public_jose_key(row.certificate_pem, row.kid) for row in rows)
-            document = publish_jwks(list(rows))
-        # One RSA key signs both RS256 and PS256, so an RSA entry names no single "alg"
-        # (RFC 7517 §4.4 makes it optional; a fixed value would make RPs refuse PS256).
-        for entry in document["keys"]:
-            if entry.get("kty") == "RSA":
-                entry.pop("alg", None)
-        return _Snapshot(time.monotonic(), verification, active, document)
+                    key = self._private.get(row.kid)
+                    if key is None:
+                        loaded = self.keys.load(row)
+                        pem = loaded.private_key.private_bytes(
+                            serialization.Encoding.PEM,
+                            serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption(),
+                        )
+                        cls = RSAKey if row.kty == "RSA" else ECKey
+                        key = self._private[row.kid] = cls.import_key(
+                            pem, parameters={"kid": row.kid}
+                        )
+                    active[row.kty] = key
+            verification = []
+            for row in rows:
+                public = self._public.get(row.kid)
+                if public is None:
+                    public = self._public[row.kid] = _public_jose_key(row.certificate_pem, row.kid)
+                verification.append(public)
+            shape = tuple((row.kid, row.state) for row in rows)
+            document = self._documents.get(shape)
+            if document is None:
+                document = publish_jwks(list(rows))
+                # One RSA key signs both RS256 and PS256, so an RSA entry names no single
+                # "alg" (RFC 7517 §4.4 makes it optional; a fixed value would make RPs
+                # refuse PS256).
+                for entry in document["keys"]:
+                    if entry.get("kty") == "RSA":
+                        entry.pop("alg", None)
+                self._documents = {shape: document}
+        return _Snapshot(time.monotonic(), tuple(verification), active, document)
 
     def signing_key(self, alg: str) -> Key:
         """The active key for ``alg`` (RS256/PS256: RSA, ES256: EC)."""

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from idp.context import Services
 from idp.logs import current_request_id
-from idp.oidc.authz_port import PrivilegeSource, user_privileges
+from idp.oidc.audit_batch import AuditBatcher
+from idp.oidc.authz_port import AgreementCache, PrivilegeSource, user_privileges
 from idp.oidc.clients import ClientRegistry
 from idp.oidc.jwks import SigningKeys
 from idp.oidc.storage import OAuthStore
@@ -49,6 +50,9 @@ class Provider:
     clients: ClientRegistry
     login: LoginBridge
     privileges: PrivilegeSource = user_privileges
+    agreements: AgreementCache = field(default_factory=AgreementCache)
+    # Token endpoint events on PostgreSQL: group commit (see idp.oidc.audit_batch).
+    audit_batcher: AuditBatcher | None = None
     server: OAuthServer = field(init=False)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -88,18 +92,25 @@ class Provider:
         cvr: str | None = None,
         object_id: str | None = None,
         details: dict[str, Any] | None = None,
+        batched: bool = False,
     ) -> None:
-        audit.record(
-            self.db(),
-            actor=f"oidc-client:{client_id}" if client_id else "oidc",
-            action=action,
-            object_type="oidc_token",
-            object_id=object_id,
-            cvr=cvr,
-            outcome=outcome,
-            request_id=current_request_id(),
-            details=details or {},
-        )
+        """Append an audit event; returns once it is in the request's transaction, or with
+        ``batched`` (token endpoint only: its transaction writes nothing else) once it is
+        committed by the process's :class:`AuditBatcher`, where there is one."""
+        event: dict[str, Any] = {
+            "actor": f"oidc-client:{client_id}" if client_id else "oidc",
+            "action": action,
+            "object_type": "oidc_token",
+            "object_id": object_id,
+            "cvr": cvr,
+            "outcome": outcome,
+            "request_id": current_request_id(),
+            "details": details or {},
+        }
+        if batched and self.audit_batcher is not None:
+            self.audit_batcher.record(**event)
+        else:
+            audit.record(self.db(), **event)
 
 
 def current_provider() -> Provider:

@@ -83,6 +83,7 @@ class OAuthServer(AuthorizationServer):
             client_id=client.client_id if client else None,
             cvr=getattr(subject, "cvr", None),
             details=details,
+            batched=True,
         )
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
@@ -113,4 +114,5 @@ class OAuthServer(AuthorizationServer):
             outcome="refused",
             cvr=details.get("cvr"),
             details=details,
+            batched=True,
         )

@@ -23,7 +23,6 @@ from authlib.oauth2.rfc6749 import (
 
 from authz.errors import AuthzError
 from idp.oidc.access_token import ACCESS_TOKEN_TYP, TokenSubject
-from idp.oidc.authz_port import find_agreement, find_service
 from idp.oidc.client_credentials import CONFIDENTIAL_METHODS
 from idp.oidc.clients import TOKEN_EXCHANGE
 from idp.oidc.errors import InvalidTargetError, oauth_error
@@ -101,18 +100,18 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         }
         self.request.audit_details = details
         session = self.provider.db()
-        service = find_service(session, resources[0])
-        if service is None:
-            raise oauth_error(InvalidTargetError, f"unknown service {resources[0]}")
-        agreement, refusal, agreement_id = find_agreement(
-            session, client.fagsystem_id, service.id, cvr, on_behalf_of=True
+        decision = self.provider.agreements.decide(
+            session, client.fagsystem_id, resources[0], cvr, on_behalf_of=True
         )
-        details["agreement"] = agreement_id
-        if agreement is None:
-            details["refusal"] = str(refusal)
+        if decision is None:
+            raise oauth_error(InvalidTargetError, f"unknown service {resources[0]}")
+        service = decision.service
+        details["agreement"] = decision.agreement_id
+        if decision.agreement is None:
+            details["refusal"] = str(decision.refusal)
             raise oauth_error(
                 UnauthorizedClientError,
-                f"{refusal} for {client.fagsystem_id} to call {service.id} for CVR {cvr}",
+                f"{decision.refusal} for {client.fagsystem_id} to call {service.id} for CVR {cvr}",
             )
         try:
             privileges = self.provider.privileges(session, str(claims["sub"]), cvr, service.id)
@@ -124,7 +123,7 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         grant_id = store.access_token_grant(str(claims["jti"]))
         self.request.user = TokenSubject(
             sub=str(claims["sub"]),
-            audience=service.entity_id or service.id,
+            audience=service.audience,
             cvr=cvr,
             privileges=privileges,
             login=Login(

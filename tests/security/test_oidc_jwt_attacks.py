@@ -312,15 +312,24 @@ ATTACKS: dict[str, Attack] = {
         tampered_payload,
     )
 }
+# Attack/path pairs that do not apply, so they are not generated (rather than skipped):
+# - an expired ID token is still a valid id_token_hint (RP-Initiated Logout §2, OIDC Core
+#   §3.1.2.1), so "expired" is no attack on the two hint paths;
+# - userinfo and introspection answer for each of the provider's own access tokens,
+#   whichever fagsystem they are for (the audience is the resource server's check), so
+#   "wrong_audience" is no attack there.
 NOT_APPLICABLE = {
-    # An expired ID token is still a valid id_token_hint (RP-Initiated Logout §2).
-    ("AuthorizeHint", "expired"): "an expired id_token_hint is allowed",
-    ("LogoutHint", "expired"): "an expired id_token_hint is allowed",
-    # The provider answers userinfo and introspection for each of its own access tokens,
-    # whichever fagsystem they are for; the audience is the resource server's check.
-    ("Userinfo", "wrong_audience"): "userinfo serves our tokens for any audience",
-    ("Introspection", "wrong_audience"): "introspection reports on tokens for any audience",
+    ("AuthorizeHint", "expired"),
+    ("LogoutHint", "expired"),
+    ("Userinfo", "wrong_audience"),
+    ("Introspection", "wrong_audience"),
 }
+FORGERIES = [
+    pytest.param(path_cls, attack, id=f"{attack}-{path_cls.__name__}")
+    for path_cls in PATHS
+    for attack in ATTACKS
+    if (path_cls.__name__, attack) not in NOT_APPLICABLE
+]
 
 
 @pytest.fixture(scope="module")
@@ -336,12 +345,8 @@ def test_a_well_formed_token_is_accepted(world: OidcWorld, path_cls: type[Path_]
     assert path.accepted(good(path))
 
 
-@pytest.mark.parametrize("attack", list(ATTACKS), ids=str)
-@pytest.mark.parametrize("path_cls", PATHS, ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize(("path_cls", "attack"), FORGERIES)
 def test_forged_token_is_refused(world: OidcWorld, path_cls: type[Path_], attack: str) -> None:
-    reason = NOT_APPLICABLE.get((path_cls.__name__, attack))
-    if reason:
-        pytest.skip(reason)
     path = path_cls(world)
     assert not path.accepted(ATTACKS[attack](path))
 
