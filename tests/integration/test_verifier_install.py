@@ -15,7 +15,6 @@ from __future__ import annotations
 import configparser
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tomllib
@@ -54,10 +53,13 @@ def test_the_sdk_distribution_and_the_verifier_extra_agree() -> None:
 
 
 def pypi_reachable() -> None:
-    try:
-        socket.create_connection(("the package index", 443), timeout=5).close()
-    except OSError as exc:
-        service_missing("PyPI", f"pip cannot reach the package index: {exc}")
+    """Ask pip itself whether the package index answers (whatever index pip is set up with)."""
+    probe = subprocess.run(
+        [sys.executable, "-m", "pip", "index", "versions", "hatchling"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    if probe.returncode != 0:
+        service_missing("the package index", f"pip cannot reach it: {probe.stderr.strip()[:300]}")
 
 
 def run(command: list[str], cwd: Path | None = None, timeout: float = 120) -> str:
