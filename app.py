@@ -24,6 +24,7 @@ from idp.login import setup_login
 from idp.logs import configure_logging, install_request_ids
 from idp.metrics import install_metrics
 from idp.oidc import setup_oidc
+from idp.proxy import install_trusted_proxy_fix
 from idp.saml.views import blueprint as saml_blueprint
 from settings import Settings, load_settings
 from store import migrate
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     keys = setup_keys(settings)
     app.extensions[EXTENSION] = Services(settings, database, state, keys)
     app.extensions["authz"] = setup_authz(database, state)
+    install_trusted_proxy_fix(app, settings.tls_trusted_proxies)
     install_request_ids(app)
     install_metrics(app)
     app.register_blueprint(health.blueprint)

@@ -64,7 +64,11 @@ class Settings(BaseSettings):
         12, ge=8, le=128, description="Shortest new password accepted on the change page"
     )
     throttle_account_free: int = Field(
-        5, ge=1, le=100, description="Failed logins per account before back-off starts"
+        5,
+        ge=1,
+        le=100,
+        description="Failed logins per account from one address before back-off starts "
+        "(10x that from all addresses together)",
     )
     throttle_address_free: int = Field(
         30, ge=1, le=10000, description="Failed logins per source address before back-off"
@@ -139,7 +143,8 @@ class Settings(BaseSettings):
     )
     tls_trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Addresses or networks (comma-separated) trusted to set the certificate header",
+        description="Addresses or networks (comma-separated) trusted to set the certificate "
+        "header and X-Forwarded-For (the client address)",
     )
 
     @field_validator("ldap_urls", "tls_trusted_proxies", mode="before")

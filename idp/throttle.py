@@ -1,11 +1,24 @@
-"""Login throttling per account and per source address, with exponential back-off.
+"""Login throttling per account and source address, per account, and per address.
 
 After ``free`` failures in a row, each further failure locks the key for
 ``base * 2**(n - free - 1)`` seconds, capped at ``max_seconds``; a failure-free
-``window`` forgets the count. Lockouts always expire, so an attacker can slow a person
-down but never lock them out for good. The account key is the submitted name, whether or
-not such an account exists, so the answers for unknown and known names are identical.
-Times come from an injectable clock, so tests need not sleep.
+``window`` forgets the count. Three keys count every failure:
+
+- the account *from one source address*: the lock a person normally meets, after
+  ``account_free`` failures;
+- the account from every address together: a much higher ceiling
+  (``account_wide_factor`` × ``account_free``) that slows guessing spread over many
+  addresses, so failures from other addresses below it never block a person at their own;
+- the source address, whatever the names tried.
+
+Every lockout expires. Below the account-wide ceiling an attacker cannot block a person at
+their own address at all; above it, one who keeps failing from ever new addresses can keep
+re-triggering the account-wide back-off (at most ``max_seconds`` at a time).
+
+The account is whatever the caller passes: the login passes a canonical identity
+(:func:`canonical_account`: the directory's id, or the typed name when no account has
+it), so the answers for unknown and known names are identical. Times come from an
+injectable clock, so tests need not sleep.
 """
 
 from __future__ import annotations
@@ -15,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from connectors.base import Directory, DirectoryUnavailable
 from store.ephemeral import EphemeralState
 
 Clock = Callable[[], float]
@@ -27,11 +41,42 @@ class ThrottlePolicy:
     base_seconds: float = 2.0
     max_seconds: float = 900.0
     window_seconds: float = 3600.0
+    account_wide_factor: int = 10
+
+    @property
+    def account_wide_free(self) -> int:
+        return self.account_free * self.account_wide_factor
 
 
-def _account_key(username: str) -> str:
-    digest = hashlib.sha256(username.strip().lower().encode("utf-8")).hexdigest()[:32]
-    return f"account:{digest}"
+def canonical_account(directory: Directory, typed: str) -> str:
+    """The throttle's name for the account a typed name means, the same for all its aliases.
+
+    Username, UPN, username@domain and mail of one person share one count: the directory's
+    id when it finds the account, else the typed name, lower-cased and stripped. The
+    directory is asked for every name, known or not, so both paths cost a lookup.
+    """
+    try:
+        person = directory.lookup(typed)
+    except DirectoryUnavailable:
+        person = None  # the password check will fail the same way and say so
+    return user_account(person.uuid) if person is not None else f"name:{typed.strip().lower()}"
+
+
+def user_account(user_id: str) -> str:
+    """The throttle's name for a known user's account (see :func:`canonical_account`)."""
+    return f"id:{user_id}"
+
+
+def _digest(account: str) -> str:
+    return hashlib.sha256(account.strip().lower().encode("utf-8")).hexdigest()[:32]
+
+
+def _account_key(account: str) -> str:
+    return f"account:{_digest(account)}"
+
+
+def _pair_key(account: str, address: str) -> str:
+    return f"pair:{_digest(account)}:{address}"
 
 
 def _address_key(address: str) -> str:
@@ -48,23 +93,27 @@ class Throttle:
         self.policy = policy
         self.clock = clock
 
-    def retry_after(self, username: str, address: str) -> float:
-        """Seconds until a login for this name from this address may be tried; 0 if now."""
+    def retry_after(self, account: str, address: str) -> float:
+        """Seconds until a login for this account from this address may be tried; 0 if now."""
         now = self.clock()
         waits = [
-            self._locked_until(_account_key(username)) - now,
+            self._locked_until(_pair_key(account, address)) - now,
+            self._locked_until(_account_key(account)) - now,
             self._locked_until(_address_key(address)) - now,
         ]
         return max(0.0, *waits)
 
-    def failure(self, username: str, address: str) -> None:
-        self._fail(_account_key(username), self.policy.account_free)
+    def failure(self, account: str, address: str) -> None:
+        self._fail(_pair_key(account, address), self.policy.account_free)
+        self._fail(_account_key(account), self.policy.account_wide_free)
         self._fail(_address_key(address), self.policy.address_free)
 
-    def success(self, username: str) -> None:
-        """A correct password clears the account's count (not the address's)."""
-        key = _account_key(username)
-        self.state.delete(f"throttle:count:{key}", f"throttle:last:{key}", f"throttle:until:{key}")
+    def success(self, account: str, address: str) -> None:
+        """A correct password clears the account's counts (not the address's)."""
+        keys = (_pair_key(account, address), _account_key(account))
+        self.state.delete(
+            *(f"throttle:{part}:{key}" for key in keys for part in ("count", "last", "until"))
+        )
 
     def _locked_until(self, key: str) -> float:
         raw = self.state.get(f"throttle:until:{key}")

@@ -43,7 +43,7 @@ from idp.loa import LoA
 from idp.login.types import FailureReason, LoginFailure, LoginRequest, LoginResult
 from idp.oidc import Provider
 from idp.oidc.authorization import finish_authorization
-from idp.oidc.login_bridge import Continuation, EndedSession
+from idp.oidc.login_bridge import Continuation, EndedSession, LiveSession
 from idp.oidc.provider import EXTENSION
 from settings import Settings, load_settings
 from store.db import Database
@@ -266,6 +266,10 @@ class ScriptedLogin:
         if login_request.client:
             self.served.add(login_request.client)
         return self.continuation(login_request, result)
+
+    def current(self) -> LiveSession | None:
+        session = self.session
+        return None if session is None else LiveSession(session.session_id, session.user_id)
 
     def end_session(self) -> EndedSession | None:
         if self.session is None:

@@ -14,6 +14,7 @@ from idp.login.core import SELF_SERVICE, audit_login, begin_login, current_sessi
 from idp.login.services import login_services
 from idp.login.types import LoginFailure, LoginRequest, LoginResult
 from idp.sso import ServedSystem, SsoSession, clear_session_cookie
+from idp.throttle import user_account
 from idp.web import PageError, render_page
 
 ACCOUNT_PROTOCOL = "account"
@@ -82,12 +83,13 @@ def change_password() -> ResponseReturnValue:
     if problem:
         return _page(session, error=problem)
     address = request.remote_addr or "unknown"
-    if services.throttle.retry_after(session.username, address) > 0:
+    account = user_account(session.user_id)
+    if services.throttle.retry_after(account, address) > 0:
         raise PageError("too_many_attempts", 429, values={"minutes": 15})
     try:
         directory.change_password(session.user_id, current, new)
     except AuthenticationFailed as failure:
-        services.throttle.failure(session.username, address)
+        services.throttle.failure(account, address)
         audit_login(
             "password.change",
             "failure",

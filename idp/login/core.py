@@ -187,6 +187,8 @@ def complete(flow: LoginFlow, template: str = "login/continue.html", **context: 
     """All factors done: start a fresh session, then show a page that moves on to delivery."""
     services = login_services()
     assert flow.user_id and flow.cvr and flow.username is not None
+    if not step_up_session_alive(flow):
+        return restart_at_password(flow)
     session = services.sessions.create(
         user_id=flow.user_id,
         cvr=flow.cvr,
@@ -202,6 +204,36 @@ def complete(flow: LoginFlow, template: str = "login/continue.html", **context: 
     response = continue_page(flow, template, **context)
     set_session_cookie(response, session.id, secure=services.secure_cookies)
     return response
+
+
+def step_up_session_alive(flow: LoginFlow) -> bool:
+    """False when a step-up's session has ended (logout, timeout) or is another person's.
+
+    A step-up builds on the password proven in that session, so it may only finish while
+    the session is still live; otherwise its factors would make a new session without one.
+    """
+    if not flow.step_up:
+        return True
+    services = login_services()
+    live = services.sessions.load(request.cookies.get(cookie_name(services.secure_cookies)))
+    return live is not None and live.user_id == flow.user_id
+
+
+def restart_at_password(flow: LoginFlow) -> Response:
+    """Send a step-up whose session has ended back to the password page, as a new login."""
+    audit_login(
+        "login.step_up",
+        "failure",
+        actor=flow.username or "anonymous",
+        user_id=flow.user_id,
+        cvr=flow.cvr,
+        reason="session_ended",
+        fagsystem=flow.request.fagsystem,
+    )
+    flow.user_id = flow.cvr = flow.username = flow.enrol_secret = None
+    flow.methods, flow.step_up, flow.stage = [], False, Stage.PASSWORD
+    login_services().flows.save(flow)
+    return redirect(stage_url(flow), 303)
 
 
 def fail(flow: LoginFlow, reason: FailureReason) -> Response:

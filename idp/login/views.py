@@ -23,14 +23,17 @@ from idp.login.core import (
     fail,
     loa_after,
     require_flow,
+    restart_at_password,
     resume_flow,
     second_factor_stage,
     stage_url,
+    step_up_session_alive,
 )
 from idp.login.flows import LoginFlow, Stage
 from idp.login.services import login_services
 from idp.login.types import FailureReason
 from idp.logs import current_request_id
+from idp.throttle import canonical_account
 from idp.web import PageError, error_page, render_page
 from store.models import User
 
@@ -65,11 +68,12 @@ def password() -> ResponseReturnValue:
     if not username or not secret:
         return _password_page(flow, username, gettext("password.missing"))
     services, address = login_services(), request.remote_addr or "unknown"
-    _refuse_if_throttled(username, address, "login.password", flow)
+    account = canonical_account(services.directory, username)
+    _refuse_if_throttled(account, address, "login.password", flow, actor=username)
     try:
         person = services.directory.authenticate(username, secret)
     except AuthenticationFailed as failure:
-        services.throttle.failure(username, address)
+        services.throttle.failure(account, address)
         audit_login(
             "login.password",
             "failure",
@@ -103,7 +107,7 @@ def password() -> ResponseReturnValue:
         )
         key = "account_unknown" if user is None else "account_unusable"
         return error_page(key, 403, log_details={"reason": reason})
-    services.throttle.success(username)
+    services.throttle.success(account, address)
     audit_login(
         "login.password",
         "success",
@@ -162,7 +166,7 @@ def second_factor() -> ResponseReturnValue:
         prefix = "recovery" if recovery else "totp"
         suffix = "replayed" if outcome is mfa.TotpOutcome.REPLAYED else "wrong"
         return _second_factor_page(flow, gettext(f"{prefix}.{suffix}"))
-    services.throttle.success(throttle_key)
+    services.throttle.success(throttle_key, address)
     flow.methods = sorted({*flow.methods, method.value})
     notice = gettext("recovery.left", count=left) if recovery else None
     return complete(flow, notice=notice)
@@ -178,6 +182,8 @@ def enrol() -> ResponseReturnValue:
         services.flows.save(flow)
     if request.method == "GET":
         return _enrol_page(flow)
+    if not step_up_session_alive(flow):  # before anything is stored for the account
+        return restart_at_password(flow)
     address = request.remote_addr or "unknown"
     throttle_key = f"mfa:{flow.user_id}"
     _refuse_if_throttled(throttle_key, address, "mfa.totp.enrol", flow)
@@ -204,7 +210,7 @@ def enrol() -> ResponseReturnValue:
             actor=flow.username,
             request_id=current_request_id(),
         )
-    services.throttle.success(throttle_key)
+    services.throttle.success(throttle_key, address)
     flow.enrol_secret = None
     flow.methods = sorted({*flow.methods, Method.TOTP.value})
     return complete(flow, "login/recovery_codes.html", codes=codes)
@@ -225,14 +231,16 @@ def cancel() -> ResponseReturnValue:
     return fail(flow, FailureReason.CANCELLED)
 
 
-def _refuse_if_throttled(key: str, address: str, action: str, flow: LoginFlow) -> None:
+def _refuse_if_throttled(
+    key: str, address: str, action: str, flow: LoginFlow, actor: str | None = None
+) -> None:
     wait = login_services().throttle.retry_after(key, address)
     if wait <= 0:
         return
     audit_login(
         action,
         "throttled",
-        actor=flow.username or key,
+        actor=flow.username or actor or key,
         user_id=flow.user_id,
         cvr=flow.cvr,
         retry_after=round(wait),

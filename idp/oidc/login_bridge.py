@@ -1,10 +1,10 @@
-"""The seam to the protocol-neutral login (``idp.login``): begin, continue, end.
+"""The seam to the protocol-neutral login (``idp.login``): begin, continue, look, end.
 
 The authorization endpoint turns an OpenID request into a :class:`LoginRequest` with
 ``protocol="oidc"``; the login decides whether the SSO session is good enough (LoA,
 ``max_age``, forced or passive login) and hands the outcome to the continuation
 registered here. :class:`SharedLogin` is the real one; tests may pass another object
-with the same three methods to :func:`idp.oidc.setup_oidc`.
+with the same four methods to :func:`idp.oidc.setup_oidc`.
 """
 
 from __future__ import annotations
@@ -30,10 +30,20 @@ class EndedSession:
     client_ids: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class LiveSession:
+    """The browser's live SSO session: its public id (``sid``) and its user (``sub``)."""
+
+    sid: str
+    user_id: str
+
+
 class LoginBridge(Protocol):
     def register(self, app: Flask, continuation: Continuation) -> None: ...
 
     def begin(self, login_request: LoginRequest) -> Any: ...
+
+    def current(self) -> LiveSession | None: ...
 
     def end_session(self) -> EndedSession | None: ...
 
@@ -50,6 +60,12 @@ class SharedLogin:
         from idp.login import begin_login
 
         return begin_login(login_request)
+
+    def current(self) -> LiveSession | None:
+        from idp.login import current_session
+
+        session = current_session()
+        return None if session is None else LiveSession(session.public_id, session.user_id)
 
     def end_session(self) -> EndedSession | None:
         from idp.login import current_session, login_services

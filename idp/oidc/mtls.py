@@ -24,13 +24,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from flask import request
 
+from idp.proxy import peer_address
 from settings import Settings
 
 CERT_ENVIRON_KEYS = ("SSL_CLIENT_CERT", "ssl_client_cert")
 
 
 def _from_trusted_proxy(settings: Settings) -> bool:
-    remote = request.remote_addr
+    # The peer, not the client address that idp.proxy takes from X-Forwarded-For.
+    remote = peer_address()
     if not remote or not settings.tls_trusted_proxies:
         return False
     try:

@@ -2,9 +2,10 @@
 
 Redirection after logout only to a ``post_logout_redirect_uri`` registered for the client
 (exact string), and only when the request carries a valid ``id_token_hint`` (without one
-authlib refuses to redirect, and we ask the user to confirm, since anyone can link to a
-logout URL). Ending the session revokes the grants made in it and sends back-channel
-logout tokens to every OIDC client the session served.
+authlib refuses to redirect). Since anyone can link to a logout URL, we ask the user to
+confirm unless the hint is about the logged-in user and session. Ending the session
+revokes the grants made in it and sends back-channel logout tokens to every OIDC client
+the session served.
 """
 
 from __future__ import annotations
@@ -69,3 +70,17 @@ class EndSession(EndSessionEndpoint):
                 "backchannel": delivered,
             },
         )
+
+
+def confirmed_by_hint(provider: Provider, end_session_request: EndSessionRequest) -> bool:
+    """Whether a logout may skip the confirmation page: only when the hint is about the
+    logged-in user (``sub``) and, if it names one, this session (``sid``).
+
+    Any valid ID token would otherwise do, an attacker's own for instance, and log out
+    whoever is signed in in the browser that follows the link.
+    """
+    claims = end_session_request.id_token_claims
+    live = provider.login.current()
+    if claims is None or live is None or str(claims.get("sub")) != live.user_id:
+        return False
+    return "sid" not in claims or claims["sid"] == live.sid

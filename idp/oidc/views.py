@@ -13,6 +13,7 @@ from idp.oidc.bearer import protector
 from idp.oidc.discovery import metadata
 from idp.oidc.pages import error_page, logout_csrf_ok, logout_csrf_token, page
 from idp.oidc.provider import current_provider
+from idp.oidc.rp_logout import confirmed_by_hint
 from idp.sso import clear_session_cookie
 from store.ephemeral import StateUnavailable
 
@@ -90,13 +91,18 @@ def logout() -> Any:
             end_request = provider.server.validate_endpoint_request("end_session")
         except OAuth2Error as error:
             return error_page(str(error.error), error.description)
-        if end_request.needs_confirmation and not (
+        if not confirmed_by_hint(provider, end_request) and not (
             request.method == "POST" and logout_csrf_ok(request.form.get("csrf"))
         ):
+            names = (
+                "id_token_hint",
+                "client_id",
+                "post_logout_redirect_uri",
+                "state",
+                "ui_locales",
+            )
             fields = {
-                name: value
-                for name in ("client_id", "post_logout_redirect_uri", "state", "ui_locales")
-                if isinstance(value := request.values.get(name), str)
+                name: value for name in names if isinstance(value := request.values.get(name), str)
             }
             fields["csrf"] = logout_csrf_token()
             form = {"action": request.path, "fields": fields, "button": "Log ud / Log out"}

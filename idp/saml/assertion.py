@@ -72,9 +72,28 @@ class Audience:
 
 def name_id_value(subject: Subject, name_id_format: str) -> str:
     if name_id_format == NAMEID_X509:
-        # KOMBIT's convention (REFERENCE-KOMBIT.md §1.3).
-        return f"C=DK,O={subject.cvr},CN={subject.full_name or ''},Serial={subject.user_id}"
+        # KOMBIT's convention (REFERENCE-KOMBIT.md §1.3), each value escaped as RFC 4514
+        # says, so a display name such as "Eve,Serial=bbbb" cannot add or replace an RDN.
+        rdns = (
+            ("C", "DK"),
+            ("O", subject.cvr),
+            ("CN", subject.full_name or ""),
+            ("Serial", subject.user_id),
+        )
+        return ",".join(f"{name}={rfc4514_escape(value)}" for name, value in rdns)
     return subject.user_id
+
+
+def rfc4514_escape(value: str) -> str:
+    """An attribute value for an RFC 4514 string (§2.4), as ``cryptography`` escapes it."""
+    for char in ("\\", '"', "+", ",", ";", "<", ">"):
+        value = value.replace(char, "\\" + char)
+    value = value.replace("\0", "\\00")
+    if value[:1] == "#" or (value[:1] == " " and len(value) > 1):
+        value = "\\" + value
+    if value.endswith(" "):
+        value = value[:-1] + "\\ "
+    return value
 
 
 def _attribute(parent: etree._Element, name: str, values: Sequence[str]) -> None:

@@ -168,6 +168,11 @@ def name_id_format(root: etree._Element, sp: SpConfig) -> str:
     if wanted in (None, NAMEID_UNSPECIFIED, NAMEID_PERSISTENT):
         return NAMEID_PERSISTENT
     if wanted == NAMEID_X509:
+        if not sp.fagsystem.personal_data:  # the subject name carries the person's name
+            raise SamlError(
+                "X509SubjectName carries the person's name; this fagsystem gets no personal data",
+                status=STATUS_INVALID_NAMEID_POLICY,
+            )
         return NAMEID_X509
     raise SamlError(f"NameID format {wanted} is not supported", status=STATUS_INVALID_NAMEID_POLICY)
 

@@ -104,3 +104,36 @@ def test_metrics_count_requests_by_endpoint(app: Flask) -> None:
     body = client.get("/metrics").get_data(as_text=True)
     assert 'sts_http_requests_total{endpoint="health.healthz",method="GET",status="200"}' in body
     assert "sts_http_request_seconds_bucket" in body
+
+
+# -- the client address behind a trusted proxy (STS_TLS_TRUSTED_PROXIES) --
+
+
+def _address_app(tmp_path, **env: str) -> Flask:
+    from flask import request
+
+    settings = load_settings({"STS_DATA_DIR": str(tmp_path / "var"), **env})
+    initialise(settings, setup_store(settings), setup_keys(settings))
+    app = create_app(settings)
+    app.add_url_rule("/test/address", "test_address", lambda: request.remote_addr or "")
+    return app
+
+
+def test_the_client_address_comes_from_x_forwarded_for_via_a_trusted_proxy(tmp_path) -> None:
+    client = _address_app(tmp_path, STS_TLS_TRUSTED_PROXIES="10.0.0.0/8").test_client()
+    response = client.get(
+        "/test/address",
+        headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.9"},  # only the last hop counts
+        environ_base={"REMOTE_ADDR": "10.1.2.3"},
+    )
+    assert response.get_data(as_text=True) == "203.0.113.9"
+
+
+def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(tmp_path) -> None:
+    client = _address_app(tmp_path, STS_TLS_TRUSTED_PROXIES="10.0.0.0/8").test_client()
+    response = client.get(
+        "/test/address",
+        headers={"X-Forwarded-For": "203.0.113.9"},
+        environ_base={"REMOTE_ADDR": "192.0.2.7"},
+    )
+    assert response.get_data(as_text=True) == "192.0.2.7"

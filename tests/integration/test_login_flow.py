@@ -8,14 +8,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pyotp
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from idp.mfa import has_totp
 from idp.sso import session_key, user_sessions_key
 from settings import Settings
 from store.ephemeral import EphemeralState
-from store.models import AuditEvent
+from store.models import AuditEvent, User
 from tests.login_kit import (
     Browser,
     FakeClock,
@@ -160,6 +162,94 @@ def test_step_up_cancelled_reaches_the_fagsystem_as_cancelled(
     assert 'id="failure-reason">cancelled<' in browser.text()
 
 
+def low_session_then_step_up_page(browser: Browser, clock: FakeClock) -> None:
+    """An enrolled person logged in at Low, now on the step-up's second-factor page."""
+    enrolled(browser, clock)
+    logout(browser)
+    browser.start("Low")
+    browser.login()
+    browser.finish()
+    clock.advance(30)
+    browser.start("Substantial")
+    assert "/login/second-factor" in browser.page_url()
+
+
+def test_step_up_after_logout_goes_back_to_the_password_page(
+    browser: Browser, clock: FakeClock, app: Flask
+) -> None:
+    low_session_then_step_up_page(browser, clock)
+    second_factor_page = browser.last
+    logout(browser)
+    browser.last = second_factor_page  # the TOTP page is still open (back button)
+    browser.submit(code=browser.totp(clock))
+    assert "/login/password" in browser.page_url()
+    assert browser.cookie() is None
+    assert audit_events(app, "login.step_up")[-1].details["reason"] == "session_ended"
+
+
+def test_step_up_after_the_absolute_timeout_goes_back_to_the_password_page(
+    browser: Browser, clock: FakeClock, app: Flask
+) -> None:
+    sessions = login_of(app).sessions
+    browser.start("Substantial")
+    browser.login()
+    browser.enrol(clock)
+    browser.finish()
+    logout(browser)
+    browser.start("Low")
+    browser.login()
+    browser.finish()
+    elapsed = 0.0
+    while elapsed + sessions.idle_seconds / 2 < sessions.absolute_seconds - 120:
+        clock.advance(sessions.idle_seconds / 2)
+        elapsed += sessions.idle_seconds / 2
+        browser.start("Low")
+        assert browser.result()
+    clock.advance(sessions.absolute_seconds - 120 - elapsed)  # 2 minutes of the session left
+    browser.start("Substantial")
+    assert "/login/second-factor" in browser.page_url()
+    clock.advance(125)  # the absolute timeout passes while on the TOTP page
+    browser.submit(code=browser.totp(clock))
+    assert "/login/password" in browser.page_url()
+    assert browser.cookie() is None or sessions.load(browser.cookie()) is None
+
+
+def test_step_up_enrolment_after_logout_enrols_nothing(
+    browser: Browser, clock: FakeClock, app: Flask
+) -> None:
+    browser.start("Low")
+    browser.login()
+    browser.finish()
+    browser.start("Substantial")
+    assert "/login/mfa/enrol" in browser.page_url()
+    enrol_page = browser.last
+    logout(browser)
+    browser.last = enrol_page
+    secret = re.search(r'id="totp-secret"[^>]*>([A-Z2-7 ]+)<', browser.text())
+    assert secret
+    browser.submit(code=pyotp.TOTP(secret.group(1).replace(" ", "")).at(clock()))
+    assert "/login/password" in browser.page_url()
+    with database_of(app).session() as db:
+        user_id = db.scalars(select(User.id).where(User.username == "anne")).one()
+        assert not has_totp(db, user_id)
+
+
+def test_step_up_when_another_person_has_logged_in_meanwhile_goes_back_to_the_password_page(
+    browser: Browser, clock: FakeClock, app: Flask, login_config: Settings
+) -> None:
+    add_user(database_of(app), login_config, username="bo")
+    low_session_then_step_up_page(browser, clock)
+    second_factor_page = browser.last
+    logout(browser)
+    browser.start("Low")
+    browser.login(username="bo")
+    browser.finish()
+    assert browser.result()["username"] == "bo"
+    browser.last = second_factor_page  # anne's step-up page, still open
+    browser.submit(code=browser.totp(clock))
+    assert "/login/password" in browser.page_url()
+
+
 def test_wrong_password_and_unknown_user_get_the_same_answer(browser: Browser, app: Flask) -> None:
     answers = []
     for username in ("anne", "nobody"):
@@ -197,6 +287,18 @@ def test_throttling_is_identical_for_unknown_accounts(browser: Browser, app: Fla
         browser.start()
         statuses.append(browser.submit(username="nobody", password="x").status_code)
     assert statuses == [200] * (free + 1) + [429]
+
+
+def test_aliases_of_one_account_share_one_throttle_count(browser: Browser, app: Flask) -> None:
+    free = login_of(app).throttle.policy.account_free
+    for n in range(free):
+        browser.start()
+        browser.submit(username="anne", password=f"forkert {n}")
+    browser.start()
+    browser.submit(username=" Anne@Test.dk ", password="forkert igen")  # the same account
+    browser.start()
+    locked = browser.submit(username="anne@test.dk", password="korrekt hest batteri hæfteklamme")
+    assert locked.status_code == 429
 
 
 def test_recovery_code_logs_in_once_and_is_refused_the_second_time(

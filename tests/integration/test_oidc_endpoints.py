@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -287,6 +288,39 @@ def test_rp_logout_without_id_token_hint_asks_first_and_never_redirects(world: O
     confirmed = world.client.post("/oidc/logout", data={**query_string, "csrf": csrf})
     assert world.login.session is None
     assert "Location" not in confirmed.headers
+
+
+def test_rp_logout_with_another_users_id_token_hint_asks_first(world: OidcWorld) -> None:
+    attackers = logged_in_tokens(world)["id_token"]  # the attacker's own, valid hint
+    world.login.session = login_result(user_id=str(uuid.uuid4()), sid="sid-victim")
+    page = world.client.get(
+        "/oidc/logout",
+        query_string={"id_token_hint": attackers, "post_logout_redirect_uri": LOGOUT_REDIRECT},
+    )
+    assert page.status_code == 200 and "Location" not in page.headers
+    assert world.login.session is not None and 'name="csrf"' in page.get_data(as_text=True)
+
+
+def test_rp_logout_with_the_users_hint_from_another_session_asks_first(world: OidcWorld) -> None:
+    earlier = logged_in_tokens(world)["id_token"]
+    world.login.session = login_result(sid="sid-2")  # the same person, a later session
+    page = world.client.get(
+        "/oidc/logout",
+        query_string={"id_token_hint": earlier, "post_logout_redirect_uri": LOGOUT_REDIRECT},
+    )
+    assert page.status_code == 200 and "Location" not in page.headers
+    assert world.login.session is not None
+
+
+def test_rp_logout_confirmed_with_another_users_hint_redirects(world: OidcWorld) -> None:
+    attackers = logged_in_tokens(world)["id_token"]
+    world.login.session = login_result(user_id=str(uuid.uuid4()), sid="sid-victim")
+    query_string = {"id_token_hint": attackers, "post_logout_redirect_uri": LOGOUT_REDIRECT}
+    page = world.client.get("/oidc/logout", query_string=query_string)
+    csrf = page.get_data(as_text=True).split('name="csrf" value="')[1].split('"')[0]
+    confirmed = world.client.post("/oidc/logout", data={**query_string, "csrf": csrf})
+    assert world.login.session is None
+    assert confirmed.headers["Location"] == LOGOUT_REDIRECT
 
 
 def test_rp_logout_with_a_forged_id_token_hint_is_an_error_page(world: OidcWorld) -> None:

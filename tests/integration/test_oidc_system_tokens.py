@@ -308,6 +308,20 @@ def test_certificate_header_is_read_only_from_a_trusted_proxy(
     assert untrusted.get_json()["error"] == "invalid_client"
 
 
+def test_certificate_header_is_read_from_a_trusted_proxy_that_forwards_the_client_address(
+    template: Path, tmp_path: Path
+) -> None:
+    world = make_world(
+        template,
+        tmp_path / "var",
+        STS_TLS_CLIENT_CERT_HEADER="X-SSL-Client-Cert",
+        STS_TLS_TRUSTED_PROXIES="10.0.0.0/8",
+    )
+    header = {"X-SSL-Client-Cert": quote(CLIENT_CERT_PEM), "X-Forwarded-For": "203.0.113.9"}
+    trusted = mtls_token(world, {"REMOTE_ADDR": "10.1.2.3"}, headers=header)
+    assert trusted.status_code == 200
+
+
 # -- token exchange (on behalf of a user) --
 
 

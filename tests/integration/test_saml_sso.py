@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml import XMLVerifier
 
@@ -193,6 +195,27 @@ def test_x509_subject_name_id_on_request(world: World, keys: SpKeys) -> None:
     name_id = response_of(http)[1].find(f"{A}Assertion/{A}Subject/{A}NameID")
     assert name_id.get("Format") == NAMEID_X509
     assert name_id.text == f"C=DK,O={CVR},CN=Anna Andersen,Serial={world.user_id}"
+
+
+def test_x509_subject_name_id_to_a_fagsystem_without_personal_data_is_refused(
+    world: World, keys: SpKeys
+) -> None:
+    _request, http = start(world, keys, issuer=KSD, name_id_format=NAMEID_X509)
+    response = response_of(http)[1]
+    assert status_of(response)[-1].endswith(":InvalidNameIDPolicy")
+    assert response.find(f"{A}Assertion") is None
+
+
+def test_x509_subject_name_id_escapes_the_display_name(settings: Settings, keys: SpKeys) -> None:
+    world = make_world(settings, display_name="Eve,Serial=bbbb-victim")
+    world.add_sp(KY, keys, fagsystem="ky", require_signed_requests=True)
+    _request, http = login_flow(world, keys, name_id_format=NAMEID_X509)
+    text = response_of(http)[1].find(f"{A}Assertion/{A}Subject/{A}NameID").text
+    name = x509.Name.from_rfc4514_string(text, {"Serial": NameOID.SERIAL_NUMBER})
+    assert [a.value for a in name.get_attributes_for_oid(NameOID.COMMON_NAME)] == [
+        "Eve,Serial=bbbb-victim"
+    ]
+    assert [a.value for a in name.get_attributes_for_oid(NameOID.SERIAL_NUMBER)] == [world.user_id]
 
 
 @pytest.mark.parametrize("method", [AES256_GCM, AES256_CBC])
