@@ -12,8 +12,10 @@ After ``free`` failures in a row, each further failure locks the key for
 - the source address, whatever the names tried.
 
 Every lockout expires. Below the account-wide ceiling an attacker cannot block a person at
-their own address at all; above it, one who keeps failing from ever new addresses can keep
-re-triggering the account-wide back-off (at most ``max_seconds`` at a time).
+their own address at all. Above it, an attacker failing from ever new addresses keeps the
+account-wide back-off going, but it does not apply at an address from which the account
+logged in successfully within ``known_seconds`` (30 days): the person at their usual
+desk is never locked out by strangers, while guessing from new addresses stays slow.
 
 The account is whatever the caller passes: the login passes a canonical identity
 (:func:`canonical_account`: the directory's id, or the typed name when no account has
@@ -42,6 +44,7 @@ class ThrottlePolicy:
     max_seconds: float = 900.0
     window_seconds: float = 3600.0
     account_wide_factor: int = 10
+    known_seconds: float = 30 * 24 * 3600.0
 
     @property
     def account_wide_free(self) -> int:
@@ -83,6 +86,10 @@ def _address_key(address: str) -> str:
     return f"address:{address}"
 
 
+def _known_key(account: str, address: str) -> str:
+    return f"throttle:known:{_digest(account)}:{address}"
+
+
 class Throttle:
     """Ask :meth:`retry_after` before checking a password; report the outcome afterwards."""
 
@@ -98,9 +105,10 @@ class Throttle:
         now = self.clock()
         waits = [
             self._locked_until(_pair_key(account, address)) - now,
-            self._locked_until(_account_key(account)) - now,
             self._locked_until(_address_key(address)) - now,
         ]
+        if not self._known(account, address, now):
+            waits.append(self._locked_until(_account_key(account)) - now)
         return max(0.0, *waits)
 
     def failure(self, account: str, address: str) -> None:
@@ -109,11 +117,19 @@ class Throttle:
         self._fail(_address_key(address), self.policy.address_free)
 
     def success(self, account: str, address: str) -> None:
-        """A correct password clears the account's counts (not the address's)."""
+        """A correct password clears the account's counts (not the address's) and marks
+        this address as one the account logs in from."""
         keys = (_pair_key(account, address), _account_key(account))
         self.state.delete(
             *(f"throttle:{part}:{key}" for key in keys for part in ("count", "last", "until"))
         )
+        now = repr(self.clock()).encode()
+        self.state.set(_known_key(account, address), now, ttl=self.policy.known_seconds)
+
+    def _known(self, account: str, address: str, now: float) -> bool:
+        """Whether the account logged in from this address within ``known_seconds``."""
+        raw = self.state.get(_known_key(account, address))
+        return raw is not None and now - float(raw) <= self.policy.known_seconds
 
     def _locked_until(self, key: str) -> float:
         raw = self.state.get(f"throttle:until:{key}")

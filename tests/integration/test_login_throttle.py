@@ -107,6 +107,32 @@ def test_the_account_wide_lock_is_capped_and_expires(throttle: Throttle, clock: 
     assert throttle.retry_after("anne", "192.0.2.10") == 0
 
 
+def test_the_account_wide_lock_spares_an_address_the_account_logged_in_from(
+    throttle: Throttle,
+) -> None:
+    throttle.success("anne", "192.0.2.10")  # Anne's usual desk
+    for n in range(WIDE + 20):  # strangers keep the account-wide back-off going
+        fail(throttle, 1, address=f"10.9.{n % 250}.{n // 250}")
+    assert throttle.retry_after("anne", "192.0.2.10") == 0
+    assert throttle.retry_after("anne", "198.51.100.7") == POLICY.max_seconds
+
+
+def test_a_known_address_still_gets_its_own_lock(throttle: Throttle) -> None:
+    throttle.success("anne", "192.0.2.10")
+    fail(throttle, POLICY.account_free + 1, address="192.0.2.10")
+    assert throttle.retry_after("anne", "192.0.2.10") == POLICY.base_seconds
+
+
+def test_a_known_address_is_forgotten_after_its_lifetime(
+    throttle: Throttle, clock: FakeClock
+) -> None:
+    throttle.success("anne", "192.0.2.10")
+    clock.advance(POLICY.known_seconds + 1)
+    for n in range(WIDE + 1):
+        fail(throttle, 1, address=f"10.9.{n}.1")
+    assert throttle.retry_after("anne", "192.0.2.10") > 0
+
+
 # -- one count for every alias of an account --
 
 
