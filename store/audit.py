@@ -2,16 +2,26 @@
 
 Each event's hash covers its content and the previous event's hash, so removing or
 editing a row breaks the chain at that point, which :func:`verify_chain` reports.
+
+Appends are serialised (on PostgreSQL by an advisory lock held until the commit), so each
+append transaction costs the whole system one lock hold. :func:`deferred` lets a request
+that records an event and then, a moment later, the event it leads to (an SSO session
+reused, then the assertion issued for it) append both under one lock in one commit.
 """
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import hashlib
 import json
-from typing import Any
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from sqlalchemy import select, text
+from sqlalchemy import Table, bindparam, insert, select, text
+from sqlalchemy import event as orm_event
 from sqlalchemy.orm import Session
 
 from store.models import AuditEvent, utcnow
@@ -50,10 +60,11 @@ def record(
     request_id: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event in ``session``'s transaction; it commits or rolls back with it."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-    previous = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+    """Append one event in ``session``'s transaction; it commits or rolls back with it.
+
+    Inside :func:`deferred`, an event of one of its actions is held instead, and goes into
+    the transaction of the next event recorded there (or is written when it ends).
+    """
     event = AuditEvent(
         at=utcnow(),
         actor=actor,
@@ -64,12 +75,142 @@ def record(
         outcome=outcome,
         request_id=request_id,
         details=details or {},
-        prev_hash=previous or GENESIS,
     )
-    event.hash = _digest(event)
-    session.add(event)
-    session.flush()
+    deferral = _deferral.get()
+    if deferral is not None and action in deferral.actions:
+        deferral.held.append(event)
+        return event
+    held = deferral.attach(session) if deferral is not None else []
+    _append(session, [*held, event])
     return event
+
+
+_TABLE: Table = AuditEvent.__table__  # type: ignore[assignment]
+_COLUMNS = [column.name for column in _TABLE.columns if column.name != "id"]
+_LAST_HASH = select(_TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_INSERTS: dict[int, Any] = {}
+
+
+def _insert_rows(count: int) -> Any:
+    """``INSERT ... VALUES (...), (...)`` for ``count`` rows, built once per row count."""
+    statement = _INSERTS.get(count)
+    if statement is None:
+        rows: list[dict[str, Any]] = [
+            {name: bindparam(f"{name}_{i}", type_=_TABLE.c[name].type) for name in _COLUMNS}
+            for i in range(count)
+        ]
+        statement = insert(_TABLE).values(rows if count > 1 else rows[0])
+        if count <= 8:
+            _INSERTS[count] = statement
+    return statement
+
+
+def _append(session: Session, events: list[AuditEvent]) -> None:
+    """Chain ``events`` (in order) after the last stored event, under the append lock.
+
+    The rows are written with a Core INSERT (the ORM's unit of work costs more than the
+    rest of an append); ``events`` stay plain objects, not attached to ``session``.
+    The caller's own pending changes are flushed first, before the lock is taken.
+    """
+    session.flush()
+    connection = session.connection()  # Core from here: the ORM's execute costs more
+    if connection.dialect.name == "postgresql":
+        connection.execute(_LOCK, {"key": _LOCK_KEY})
+    previous = connection.execute(_LAST_HASH).scalar()
+    for event in events:
+        event.prev_hash = previous or GENESIS
+        event.hash = previous = _digest(event)
+    # One INSERT with the rows in chain order, so the ids follow the chain.
+    connection.execute(
+        _insert_rows(len(events)),
+        {
+            f"{name}_{i}": getattr(event, name)
+            for i, event in enumerate(events)
+            for name in _COLUMNS
+        },
+    )
+
+
+class _Transactions(Protocol):
+    def session(self) -> Any: ...
+
+
+@dataclass
+class _Deferral:
+    actions: frozenset[str]
+    held: list[AuditEvent] = field(default_factory=list)  # recorded, not yet in a session
+    attached: list[AuditEvent] = field(default_factory=list)  # in a session, not committed
+
+    def attach(self, session: Session) -> list[AuditEvent]:
+        """Move the held events into ``session``; they count as written once it commits."""
+        events, self.held = self.held, []
+        if events:
+            self.attached += events
+            session.info.setdefault(_ATTACHED, []).append((self, events))
+        return events
+
+    def committed(self, events: list[AuditEvent]) -> None:
+        self.attached = [e for e in self.attached if not any(e is d for d in events)]
+
+    def unwritten(self) -> list[AuditEvent]:
+        return [*self.attached, *self.held]
+
+
+_deferral: contextvars.ContextVar[_Deferral | None] = contextvars.ContextVar(
+    "audit_deferral", default=None
+)
+_ATTACHED = "audit.deferred"  # key in Session.info: (deferral, events) in this transaction
+
+
+@orm_event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    for deferral, events in session.info.pop(_ATTACHED, ()):
+        deferral.committed(events)
+
+
+@orm_event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_ATTACHED, None)  # still in ``attached``: written when the block ends
+
+
+@contextmanager
+def deferred(database: _Transactions, actions: Iterable[str]) -> Iterator[None]:
+    """Hold events of ``actions`` and append them with the next event recorded here.
+
+    Meant for a request that records an event and then the event it leads to: the login's
+    ``login.sso`` (session reused) and ``saml.assertion.issued``, which then share one lock
+    and one commit. Only the named actions are held (never use it for administrative
+    changes, which must be audited in their own transaction); every other event is
+    written as usual, in its caller's transaction. Nothing is lost: an event that has not
+    been committed with a later one when the block ends (none came, or that transaction
+    rolled back) is written then, in its own transaction, before the block returns.
+    """
+    deferral = _Deferral(frozenset(actions))
+    token = _deferral.set(deferral)
+    try:
+        yield
+    finally:
+        _deferral.reset(token)
+        leftover = deferral.unwritten()
+        if leftover:
+            with database.session() as session:
+                _append(session, [_fresh_copy(e) for e in leftover])
+
+
+def _fresh_copy(event: AuditEvent) -> AuditEvent:
+    """The content of ``event``, to be chained anew (its first transaction rolled back)."""
+    return AuditEvent(
+        at=event.at,
+        actor=event.actor,
+        action=event.action,
+        object_type=event.object_type,
+        object_id=event.object_id,
+        cvr=event.cvr,
+        outcome=event.outcome,
+        request_id=event.request_id,
+        details=dict(event.details or {}),
+    )
 
 
 def verify_chain(session: Session) -> int | None:

@@ -443,10 +443,14 @@ def path_and_query(url: str) -> str:
     return parts.path + ("?" + parts.query if parts.query else "")
 
 
-# -- the SAML 2.0 schemas shipped with pysaml2 (saml2/data/schemas) ----------------------------
+# -- the SAML 2.0 schemas shipped in the project (policies/xsd) ------------------------------
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "policies" / "xsd"
 
 
 class _LocalSchemas(etree.Resolver):
+    """Resolve every schema import to the file of the same name in ``policies/xsd``."""
+
     def __init__(self, directory: Path) -> None:
         super().__init__()
         self.directory = directory
@@ -461,20 +465,29 @@ class _LocalSchemas(etree.Resolver):
 _SCHEMA: dict[str, etree.XMLSchema] = {}
 
 
-def saml_schema() -> etree.XMLSchema:
-    """``saml-schema-protocol-2.0.xsd`` with its imports resolved to the local copies."""
-    if "protocol" not in _SCHEMA:
-        import saml2
-
-        directory = Path(saml2.__file__).parent / "data" / "schemas"
+def _schema(name: str) -> etree.XMLSchema:
+    """One of the shipped schemas with its imports resolved locally (no network)."""
+    if name not in _SCHEMA:
         parser = etree.XMLParser(no_network=True)
-        parser.resolvers.add(_LocalSchemas(directory))
-        document = etree.parse(str(directory / "saml-schema-protocol-2.0.xsd"), parser)
-        _SCHEMA["protocol"] = etree.XMLSchema(document)
-    return _SCHEMA["protocol"]
+        parser.resolvers.add(_LocalSchemas(SCHEMA_DIR))
+        document = etree.parse(str(SCHEMA_DIR / name), parser)
+        _SCHEMA[name] = etree.XMLSchema(document)
+    return _SCHEMA[name]
+
+
+def saml_schema() -> etree.XMLSchema:
+    """``saml-schema-protocol-2.0.xsd`` (and the assertion, xmldsig, xenc schemas it imports)."""
+    return _schema("saml-schema-protocol-2.0.xsd")
+
+
+def _errors(schema: etree.XMLSchema, element: etree._Element) -> list[str]:
+    document = etree.fromstring(etree.tostring(element))
+    return [] if schema.validate(document) else [str(e) for e in schema.error_log]
 
 
 def schema_errors(element: etree._Element) -> list[str]:
-    schema = saml_schema()
-    document = etree.fromstring(etree.tostring(element))
-    return [] if schema.validate(document) else [str(e) for e in schema.error_log]
+    return _errors(saml_schema(), element)
+
+
+def metadata_schema_errors(element: etree._Element) -> list[str]:
+    return _errors(_schema("saml-schema-metadata-2.0.xsd"), element)

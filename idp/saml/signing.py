@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote_plus, unquote_plus
 
@@ -125,6 +126,24 @@ class KeyRing:
 
 # -- signing ----------------------------------------------------------------------------
 
+BenchSigner = Callable[[etree._Element, "Signer", str], etree._Element]
+
+
+def _bench_signer() -> BenchSigner | None:
+    """The benchmark's peer, never set in production (``bench/saml_http.py`` sets it)."""
+    if os.environ.get(BENCH_SIGNER_ENV, "") != BENCH_SIGNER_PYSAML2:
+        return None
+    from idp.saml.bench_signing import sign_with_xmlsec1_subprocess
+
+    return sign_with_xmlsec1_subprocess
+
+
+# Off by default: ``SAML_BENCH_SIGNER=pysaml2-xmlsec1`` in the IdP's environment makes every
+# RSA-SHA2 signature go through pysaml2's default backend (an ``xmlsec1`` process per
+# signature), so the HTTP benchmark can measure the same flow with pysaml2's signing.
+BENCH_SIGNER_ENV = "SAML_BENCH_SIGNER"
+BENCH_SIGNER_PYSAML2 = "pysaml2-xmlsec1"
+
 
 def _insert_after_issuer(element: etree._Element, signature: etree._Element) -> None:
     issuer = element.find(f"{{{SAML}}}Issuer")
@@ -134,10 +153,8 @@ def _insert_after_issuer(element: etree._Element, signature: etree._Element) -> 
         element.insert(0, signature)
 
 
-def sign(element: etree._Element, signer: Signer, method: str = RSA_SHA256) -> etree._Element:
-    """Add an enveloped signature over ``element`` (which must carry an ``ID``)."""
-    if method == RSA_PSS_SHA256:
-        return _sign_pss(element, signer)
+def signature_template(element: etree._Element, method: str) -> etree._Element:
+    """Insert an empty enveloped-signature template (exclusive c14n, SHA-256) after Issuer."""
     transform = _XMLSEC_SIGN.get(method)
     if transform is None:
         raise ValueError(f"unsupported signature method {method}")
@@ -152,6 +169,16 @@ def sign(element: etree._Element, signer: Signer, method: str = RSA_SHA256) -> e
     xmlsec.template.add_transform(reference, xmlsec.constants.TransformExclC14N)
     key_info = xmlsec.template.ensure_key_info(signature)
     xmlsec.template.x509_data_add_certificate(xmlsec.template.add_x509_data(key_info))
+    return signature
+
+
+def sign(element: etree._Element, signer: Signer, method: str = RSA_SHA256) -> etree._Element:
+    """Add an enveloped signature over ``element`` (which must carry an ``ID``)."""
+    if method == RSA_PSS_SHA256:
+        return _sign_pss(element, signer)
+    if _BENCH_SIGNER is not None:  # benchmark only, see bench_signing.py
+        return _BENCH_SIGNER(element, signer, method)
+    signature = signature_template(element, method)
     context = xmlsec.SignatureContext()
     context.key = signer.xmlsec_key
     context.register_id(element, "ID")
@@ -371,3 +398,6 @@ def verify_redirect(params: RedirectParams, keys: Iterable[VerifyKey]) -> bool:
         except InvalidSignature:
             continue
     raise SamlError("signature does not verify with the SP's registered key")
+
+
+_BENCH_SIGNER: BenchSigner | None = _bench_signer()  # last: it imports from this module

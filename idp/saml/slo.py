@@ -12,6 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 
 from lxml import etree
@@ -57,6 +60,36 @@ def participants_key(session_index: str) -> str:
 
 def add_participant(state: EphemeralState, participant: Participant, ttl: float) -> None:
     state.sadd(participants_key(participant.session_index), participant.encode(), ttl=ttl)
+
+
+class ParticipantLog:
+    """:func:`add_participant`, skipping a repeat this process made less than ``refresh`` ago.
+
+    Every assertion to the same SP in the same session would add the same member again.
+    Skipping the repeat is safe: the set was stored with the session's whole absolute
+    lifetime as its expiry, so it outlives the session, and it is only deleted when the
+    session ends (a later login has a new SessionIndex).
+    """
+
+    def __init__(self, refresh: float = 600.0, size: int = 20_000) -> None:
+        self.refresh = refresh
+        self.size = size
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, state: EphemeralState, participant: Participant, ttl: float) -> None:
+        member = participant.encode()
+        now = time.monotonic()
+        with self._lock:
+            seen = self._seen.get(member)
+        if seen is not None and now - seen < self.refresh:
+            return
+        add_participant(state, participant, ttl)
+        with self._lock:
+            self._seen[member] = now
+            self._seen.move_to_end(member)
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
 
 
 def participants(state: EphemeralState, session_index: str) -> list[Participant]:

@@ -15,9 +15,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request, session, url_for
+from flask import Blueprint, Flask, Response, current_app, g, request, session, url_for
 from markupsafe import escape
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from idp.context import current_services
 from idp.loa import LoA
@@ -45,7 +45,7 @@ from idp.saml.signing import KeyRing, sign
 from idp.saml.slo import (
     Chain,
     Participant,
-    add_participant,
+    ParticipantLog,
     build_logout_request,
     build_logout_response,
     parse_logout_request,
@@ -78,6 +78,7 @@ class SamlRuntime:
     registry: SpRegistry
     keyring: KeyRing
     metadata: MetadataCache
+    participants: ParticipantLog
 
 
 def runtime(app: Flask | None = None) -> SamlRuntime:
@@ -114,6 +115,7 @@ def runtime(app: Flask | None = None) -> SamlRuntime:
         registry=SpRegistry(services.database),
         keyring=keyring,
         metadata=MetadataCache(build_metadata, ttl=300.0),
+        participants=ParticipantLog(),
     )
     app.extensions[EXTENSION] = created
     return created
@@ -192,17 +194,37 @@ class Pending:
     passive: bool
     created: float
 
-    def save(self) -> str:
-        key = secrets.token_urlsafe(24)
+    def save(self, key: str | None = None) -> str:
+        key = key or secrets.token_urlsafe(24)
         current_services().state.set(
             f"saml:pending:{key}", json.dumps(asdict(self)).encode(), ttl=PENDING_SECONDS
         )
         return key
 
+    def hold(self) -> str:
+        """Keep the request in this HTTP request only; :meth:`release` stores it if unused.
+
+        On the hot path (an SSO session that satisfies the request) the login answers
+        within the same request, so the pending request never needs the shared store.
+        """
+        key = secrets.token_urlsafe(24)
+        g.setdefault("saml_pending", {})[key] = self
+        return key
+
+    @staticmethod
+    def release(key: str) -> None:
+        """Store a held request the login did not answer at once (it shows its pages)."""
+        held: Pending | None = g.get("saml_pending", {}).pop(key, None)
+        if held is not None:
+            held.save(key)
+
     @classmethod
     def load(cls, key: str | None, *, consume: bool) -> Pending | None:
         if not key or len(key) > 64:
             return None
+        held: dict[str, Pending] = g.get("saml_pending", {})
+        if key in held:
+            return held.pop(key) if consume else held[key]
         state = current_services().state
         raw = state.pop(f"saml:pending:{key}") if consume else state.get(f"saml:pending:{key}")
         return None if raw is None else cls(**json.loads(raw))
@@ -260,9 +282,26 @@ def sso() -> Any:
         passive=info.is_passive,
         created=time.time(),
     )
-    key = pending.save()
-    # On a POST (no SameSite=Lax cookie) the login redirects to a same-site GET first.
-    return login.begin(pending.login_request(key, info.sp.fagsystem.id))
+    return _begin(pending, info.sp.fagsystem.id)
+
+
+# Audit events the login records on the hot path, appended together with the issuance.
+DEFERRED_AUDIT = frozenset({"login.sso"})
+
+
+def _begin(pending: Pending, fagsystem_id: str) -> Any:
+    """Hand the request to the login; keep the pending request only if it is not answered.
+
+    With a usable SSO session the login answers at once: ``login.sso`` is then appended to
+    the audit trail together with ``saml.assertion.issued`` (one lock, one commit, before
+    the response leaves; see ``store.audit.deferred``).
+    """
+    key = pending.hold()
+    with audit.deferred(current_services().database, DEFERRED_AUDIT):
+        # On a POST (no SameSite=Lax cookie) the login redirects to a same-site GET first.
+        answer = login.begin(pending.login_request(key, fagsystem_id))
+    Pending.release(key)
+    return answer
 
 
 @blueprint.get("/sso/idp")
@@ -291,8 +330,7 @@ def idp_initiated() -> Any:
         passive=False,
         created=time.time(),
     )
-    key = pending.save()
-    return login.begin(pending.login_request(key, sp.fagsystem.id))
+    return _begin(pending, sp.fagsystem.id)
 
 
 def _continue(login_request: LoginRequest, outcome: LoginResult | LoginFailure) -> Response:
@@ -328,6 +366,22 @@ def _continue(login_request: LoginRequest, outcome: LoginResult | LoginFailure) 
     return issue(sp, pending, outcome)
 
 
+# The columns the assertion needs, in one round trip (no ORM entities on the hot path).
+_USER_AND_ORG = (
+    select(
+        User.id,
+        User.disabled,
+        User.name,
+        User.given_name,
+        User.surname,
+        User.email,
+        Municipality.name.label("org_name"),
+    )
+    .join_from(User, Municipality, Municipality.cvr == bindparam("cvr"))
+    .where(User.id == bindparam("user"))
+)
+
+
 def issue(sp: SpConfig, pending: Pending, result: LoginResult) -> Response:
     """Build, sign, encrypt and POST the assertion for ``result`` to ``sp``."""
     rt = runtime()
@@ -335,14 +389,17 @@ def issue(sp: SpConfig, pending: Pending, result: LoginResult) -> Response:
     now = utcnow()
     privileges = privileges_b64(result.user_id, result.cvr, sp.fagsystem.id)
     with services.database.session() as db:
-        user = db.get(User, result.user_id)
-        municipality = db.get(Municipality, result.cvr)
-        if user is None or municipality is None or user.disabled:
+        user = (
+            db.connection()
+            .execute(_USER_AND_ORG, {"user": result.user_id, "cvr": result.cvr})
+            .first()
+        )
+        if user is None or user.disabled:
             return error_page("The user account is not available.", 403)
         subject = Subject(
             user_id=user.id,
             cvr=result.cvr,
-            org_name=municipality.name,
+            org_name=user.org_name,
             loa=result.loa.value,
             auth_instant=result.auth_instant,
             session_index=result.session_id,
@@ -403,7 +460,7 @@ def issue(sp: SpConfig, pending: Pending, result: LoginResult) -> Response:
                 "fagsystem": sp.fagsystem.id,
             },
         )
-    add_participant(
+    rt.participants.add(
         services.state,
         Participant(
             entity_id=sp.entity_id,

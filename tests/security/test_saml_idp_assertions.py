@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -23,6 +24,7 @@ from idp.saml.constants import (
 from settings import Settings
 from tests.saml_kit import (
     CVR,
+    SCHEMA_DIR,
     SpKeys,
     World,
     attributes,
@@ -30,6 +32,7 @@ from tests.saml_kit import (
     decrypt,
     idp_certificate_pem,
     make_world,
+    metadata_schema_errors,
     redirect_query,
     response_of,
     schema_errors,
@@ -159,6 +162,35 @@ def test_the_response_validates_against_the_saml_schemas(
     assert schema_errors(response) == []
     if encrypted:
         assert schema_errors(decrypt(response, keys)) == []
+
+
+def test_the_schemas_are_the_projects_own_and_really_validate(
+    settings: Settings, keys: SpKeys
+) -> None:
+    root = Path(__file__).resolve().parents[2]
+    assert root / "policies" / "xsd" == SCHEMA_DIR
+    for name in (
+        "saml-schema-protocol-2.0.xsd",
+        "saml-schema-assertion-2.0.xsd",
+        "saml-schema-metadata-2.0.xsd",
+        "xmldsig-core-schema.xsd",
+        "xenc-schema.xsd",
+        "xml.xsd",
+    ):
+        assert (SCHEMA_DIR / name).is_file(), name
+    world = world_with(settings, keys)
+    _r, (_a, response, _f) = sso(world)
+    assertion = response.find(A + "Assertion")
+    assertion.insert(0, etree.Element(A + "Unexpected"))  # not allowed before Issuer
+    assert schema_errors(response) != []
+
+
+def test_idp_metadata_validates_against_the_metadata_schema(
+    settings: Settings, keys: SpKeys
+) -> None:
+    world = world_with(settings, keys)
+    metadata = etree.fromstring(world.client.get("/saml/metadata").data)
+    assert metadata_schema_errors(metadata) == []
 
 
 def test_error_response_validates_against_the_schemas(settings: Settings, keys: SpKeys) -> None:
