@@ -21,6 +21,7 @@ from idp.oidc.access_token import ACCESS_TOKEN_TYP
 from idp.oidc.jose import TokenRejected, verify
 from idp.oidc.mtls import presented_confirmation
 from idp.oidc.provider import Provider, current_provider
+from idp.oidc.storage import RefreshGrant
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,26 @@ def read_access_token(
         return None
     jti = str(verified.claims["jti"])
     return AccessToken(verified.claims, provider.store.access_token_revoked(jti))
+
+
+MAX_TOKEN_LENGTH = 16 * 1024
+
+
+def find_token(
+    provider: Provider, token_string: object, token_type_hint: str | None
+) -> AccessToken | RefreshGrant | None:
+    """The access token or refresh grant a client names (RFC 7662 / RFC 7009 lookup).
+
+    The hint only decides the order: an access token is tried first unless the client
+    says ``refresh_token``, and a refresh token is always tried as well.
+    """
+    if not isinstance(token_string, str) or len(token_string) > MAX_TOKEN_LENGTH:
+        return None
+    if token_type_hint != "refresh_token":  # noqa: S105 - a token type name
+        token = read_access_token(provider, token_string)
+        if token is not None:
+            return token
+    return provider.store.peek_refresh_token(token_string)
 
 
 class AccessTokenValidator(BearerTokenValidator):

@@ -12,7 +12,7 @@ from typing import Any
 
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
-from idp.oidc.bearer import AccessToken, read_access_token
+from idp.oidc.bearer import AccessToken, find_token
 from idp.oidc.client_credentials import CONFIDENTIAL_METHODS
 from idp.oidc.provider import Provider
 from idp.oidc.storage import RefreshGrant
@@ -33,16 +33,10 @@ class Introspection(IntrospectionEndpoint):
         return self.server.provider
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
-        if not isinstance(token_string, str) or len(token_string) > 16 * 1024:
+        found = find_token(self.provider, token_string, token_type_hint)
+        if isinstance(found, RefreshGrant) and self.provider.store.grant_revoked(found.grant_id):
             return None
-        if token_type_hint != REFRESH_TOKEN:
-            token = read_access_token(self.provider, token_string)
-            if token is not None:
-                return token
-        grant = self.provider.store.peek_refresh_token(token_string)
-        if grant is not None and not self.provider.store.grant_revoked(grant.grant_id):
-            return grant
-        return None
+        return found
 
     def check_permission(self, token: Any, client: Any, request: Any) -> bool:
         if isinstance(token, RefreshGrant):

@@ -12,9 +12,8 @@ from typing import Any, ClassVar
 
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 
-from idp.oidc.bearer import AccessToken, read_access_token
+from idp.oidc.bearer import AccessToken, find_token
 from idp.oidc.clients import AUTH_METHODS
-from idp.oidc.introspection import REFRESH_TOKEN
 from idp.oidc.provider import Provider
 from idp.oidc.storage import RefreshGrant
 
@@ -27,16 +26,10 @@ class Revocation(RevocationEndpoint):
         return self.server.provider
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
-        if not isinstance(token_string, str) or len(token_string) > 16 * 1024:
-            return None
-        if token_type_hint != REFRESH_TOKEN:
-            token = read_access_token(self.provider, token_string)
-            if token is not None:
-                return token
-        grant = self.provider.store.peek_refresh_token(token_string)
-        if grant is not None:
-            return _RefreshToken(token_string, grant)
-        return None
+        found = find_token(self.provider, token_string, token_type_hint)
+        if isinstance(found, RefreshGrant):
+            return _RefreshToken(token_string, found)
+        return found
 
     def revoke_token(self, token: Any, request: Any) -> None:
         store = self.provider.store
