@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 from werkzeug.wrappers.response import Response
 
@@ -28,6 +30,8 @@ from store.ephemeral import EphemeralState
 Clock = Callable[[], float]
 COOKIE_NAME = "sts_sso"
 SECURE_COOKIE_NAME = "__Host-sts_sso"  # the prefix makes browsers insist on Secure, Path=/
+SERVED_REFRESH_SECONDS = 600.0  # a served system re-recorded by this process at most this often
+SERVED_SEEN_SIZE = 20_000
 _ID = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 
 
@@ -52,7 +56,11 @@ class ServedSystem:
     client: str | None = None
 
     def encode(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        # The set member's exact text: keys sorted (as ``json.dumps(asdict(self), ...)``).
+        return json.dumps(
+            {"client": self.client, "fagsystem": self.fagsystem, "protocol": self.protocol},
+            sort_keys=True,
+        )
 
     @classmethod
     def decode(cls, raw: str) -> ServedSystem:
@@ -79,9 +87,20 @@ class SsoSession:
         return loa_for(self.methods)
 
     def to_json(self) -> bytes:
-        data = asdict(self)
-        data["methods"] = list(self.methods)
-        return json.dumps(data).encode()
+        # Written at every touch: a plain dict, not the (recursive, copying) ``asdict``.
+        return json.dumps(
+            {
+                "id": self.id,
+                "public_id": self.public_id,
+                "user_id": self.user_id,
+                "cvr": self.cvr,
+                "username": self.username,
+                "methods": list(self.methods),
+                "auth_instant": self.auth_instant,
+                "created_at": self.created_at,
+                "last_seen": self.last_seen,
+            }
+        ).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> SsoSession:
@@ -105,6 +124,8 @@ class SessionStore:
         self.idle_seconds = idle_seconds
         self.absolute_seconds = absolute_seconds
         self.clock = clock
+        self._served_seen: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._served_lock = threading.Lock()
 
     def create(
         self,
@@ -167,12 +188,28 @@ class SessionStore:
         return session
 
     def add_served(self, session: SsoSession, *systems: ServedSystem) -> None:
-        if systems:
-            self.state.sadd(
-                served_key(session.id),
-                *(system.encode() for system in systems),
-                ttl=self._remaining(session),
-            )
+        """Record systems the session logged in to; a repeat this process made is skipped.
+
+        Skipping is safe: the set's expiry moves with the session's at every touch, and the
+        set is deleted only when the session ends (a session id is never reused); so a
+        member this process added less than :data:`SERVED_REFRESH_SECONDS` ago is there.
+        """
+        now = time.monotonic()
+        members = [
+            member
+            for member in (system.encode() for system in systems)
+            if now - self._served_seen.get((session.id, member), -SERVED_REFRESH_SECONDS)
+            >= SERVED_REFRESH_SECONDS
+        ]
+        if not members:
+            return
+        self.state.sadd(served_key(session.id), *members, ttl=self._remaining(session))
+        with self._served_lock:
+            for member in members:
+                self._served_seen[(session.id, member)] = now
+                self._served_seen.move_to_end((session.id, member))
+            while len(self._served_seen) > SERVED_SEEN_SIZE:
+                self._served_seen.popitem(last=False)
 
     def served(self, session_id: str) -> list[ServedSystem]:
         members = self.state.smembers(served_key(session_id))
@@ -211,9 +248,12 @@ class SessionStore:
         return max(1.0, min(self.idle_seconds, left_absolute))
 
     def _write(self, session: SsoSession) -> None:
-        ttl = self._remaining(session)
-        self.state.set(session_key(session.id), session.to_json(), ttl=ttl)
-        self.state.expire(served_key(session.id), ttl)
+        self.state.set_and_expire(
+            session_key(session.id),
+            session.to_json(),
+            self._remaining(session),
+            served_key(session.id),
+        )
 
 
 def cookie_name(secure: bool) -> str:

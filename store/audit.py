@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import Table, bindparam, insert, select, text
+from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy import event as orm_event
 from sqlalchemy.orm import Session
 
@@ -93,14 +93,25 @@ _INSERTS: dict[int, Any] = {}
 
 
 def _insert_rows(count: int) -> Any:
-    """``INSERT ... VALUES (...), (...)`` for ``count`` rows, built once per row count."""
+    """``INSERT ... VALUES (...), (...)`` for ``count`` rows, built once per row count.
+
+    A textual statement with typed parameters: SQLAlchemy caches its compiled form, which
+    it does not do for a Core multi-row ``insert().values([...])`` (compiled per call).
+    """
     statement = _INSERTS.get(count)
     if statement is None:
-        rows: list[dict[str, Any]] = [
-            {name: bindparam(f"{name}_{i}", type_=_TABLE.c[name].type) for name in _COLUMNS}
-            for i in range(count)
-        ]
-        statement = insert(_TABLE).values(rows if count > 1 else rows[0])
+        rows = ", ".join(
+            "(" + ", ".join(f":{name}_{i}" for name in _COLUMNS) + ")" for i in range(count)
+        )
+        statement = text(
+            f"INSERT INTO {_TABLE.name} ({', '.join(_COLUMNS)}) VALUES {rows}"  # noqa: S608 - names from the model
+        ).bindparams(
+            *(
+                bindparam(f"{name}_{i}", type_=_TABLE.c[name].type)
+                for i in range(count)
+                for name in _COLUMNS
+            )
+        )
         if count <= 8:
             _INSERTS[count] = statement
     return statement

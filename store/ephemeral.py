@@ -64,6 +64,15 @@ class EphemeralState(abc.ABC):
     @abc.abstractmethod
     def expire(self, key: str, ttl: float) -> bool: ...
 
+    def set_and_expire(self, key: str, value: bytes, ttl: float, *others: str) -> None:
+        """``set(key, value, ttl)`` and ``expire(other, ttl)`` for each of ``others``.
+
+        Not atomic; on Redis one round trip (pipelined) instead of one per key.
+        """
+        self.set(key, value, ttl=ttl)
+        for other in others:
+            self.expire(other, ttl)
+
     @abc.abstractmethod
     def sadd(self, key: str, *members: str, ttl: float | None = None) -> None: ...
 
@@ -360,6 +369,13 @@ class RedisState(EphemeralState):
 
     def expire(self, key: str, ttl: float) -> bool:
         return bool(self._call(self._client.pexpire, self._k(key), self._ms(ttl)))
+
+    def set_and_expire(self, key: str, value: bytes, ttl: float, *others: str) -> None:
+        pipe = self._client.pipeline(transaction=False)
+        pipe.set(self._k(key), value, px=self._ms(ttl))
+        for other in others:
+            pipe.pexpire(self._k(other), self._ms(ttl))
+        self._call(pipe.execute)
 
     def sadd(self, key: str, *members: str, ttl: float | None = None) -> None:
         pipe = self._client.pipeline()

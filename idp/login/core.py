@@ -20,7 +20,7 @@ import logging
 from typing import Any
 
 from flask import g, make_response, redirect, request, url_for
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from werkzeug.wrappers.response import Response
 
 from idp.context import current_services
@@ -39,6 +39,7 @@ from store.models import Fagsystem, User
 log = logging.getLogger(__name__)
 SELF_SERVICE = "sts-account"  # the built-in "fagsystem" for the person's own account pages
 SUCCESS = "success"
+_USER_ACTIVE = select(User.disabled).where(User.id == bindparam("user"))
 
 
 def begin_login(login_request: LoginRequest) -> Response:
@@ -54,10 +55,12 @@ def begin_login(login_request: LoginRequest) -> Response:
             f"no login continuation registered for protocol {login_request.protocol!r}; "
             "call idp.login.register_continuation at start-up"
         )
-    flow = services.flows.create(login_request)
     if request.method not in ("GET", "HEAD"):
+        flow = services.flows.create(login_request)
         return redirect(url_for("login.resume", flow=flow.id), 303)
-    return resume_flow(flow)
+    # On a GET the flow is stored only if the login shows its pages (``_decide`` saves it
+    # then); when the SSO session answers at once it never leaves this request.
+    return resume_flow(services.flows.new(login_request))
 
 
 def current_session() -> SsoSession | None:
@@ -144,7 +147,7 @@ def _reusable_session(wanted: LoginRequest) -> SsoSession | None:
     age = login_services().clock() - session.auth_instant
     if wanted.max_age is not None and age > wanted.max_age:
         return None
-    if active_user(session.user_id) is None:  # disabled or removed since the login
+    if not user_is_active(session.user_id):  # disabled or removed since the login
         login_services().sessions.end(session.id)
         return None
     return session
@@ -155,15 +158,25 @@ def second_factor_stage(user_id: str) -> str:
         return Stage.SECOND_FACTOR if has_totp(db, user_id) else Stage.ENROL
 
 
-def active_user(user_id: str) -> User | None:
+def user_is_active(user_id: str) -> bool:
+    """Whether the user exists and is not disabled; a yes is cached briefly per process.
+
+    See :class:`idp.login.active.ActiveUsers` for the bound and its invalidation.
+    """
+    active = login_services().active_users
+    if active.known_active(user_id):
+        return True
+    generation = active.generation
     with current_services().database.session() as db:
-        user = db.get(User, user_id)
-        return None if user is None or user.disabled else user
+        found = db.connection().execute(_USER_ACTIVE, {"user": user_id}).first()
+    if found is None or found.disabled:
+        return False
+    active.remember(user_id, generation)
+    return True
 
 
 def _reuse(flow: LoginFlow, session: SsoSession) -> Response:
-    services = login_services()
-    services.flows.take(flow.id)
+    login_services().flows.discard(flow)
     _record_served(session, flow.request)
     audit_login(
         "login.sso",
@@ -178,7 +191,7 @@ def _reuse(flow: LoginFlow, session: SsoSession) -> Response:
 
 
 def _finish_now(flow: LoginFlow, failure: LoginFailure) -> Response:
-    login_services().flows.take(flow.id)
+    login_services().flows.discard(flow)
     log.info("login ended without result: %s", failure.reason, extra={"reason": failure.reason})
     return _call(flow.request, failure)
 

@@ -45,9 +45,11 @@ class LoginFlow:
     outcome: str | None = None  # "success" or a FailureReason value
     session_id: str | None = None  # the session created at the end (secret id)
     browser: str | None = None  # binds the flow to one browser once a factor is proven
+    stored: bool = field(default=False, compare=False)  # in the store (not serialised)
 
     def to_json(self) -> bytes:
         data: dict[str, Any] = asdict(self)
+        del data["stored"]
         data["request"] = self.request.to_json()
         return json.dumps(data).encode()
 
@@ -55,7 +57,7 @@ class LoginFlow:
     def from_json(cls, raw: bytes) -> LoginFlow:
         data = json.loads(raw)
         data["request"] = LoginRequest.from_json(data["request"])
-        return cls(**data)
+        return cls(**data, stored=True)
 
 
 class FlowStore:
@@ -64,13 +66,23 @@ class FlowStore:
         self.ttl_seconds = ttl_seconds
         self.clock = clock
 
+    def new(self, request: LoginRequest) -> LoginFlow:
+        """A flow that exists only in this request until :meth:`save` stores it."""
+        return LoginFlow(id=secrets.token_urlsafe(24), request=request, created_at=self.clock())
+
     def create(self, request: LoginRequest) -> LoginFlow:
-        flow = LoginFlow(id=secrets.token_urlsafe(24), request=request, created_at=self.clock())
+        flow = self.new(request)
         self.save(flow)
         return flow
 
     def save(self, flow: LoginFlow) -> None:
         self.state.set(_key(flow.id), flow.to_json(), ttl=self.ttl_seconds)
+        flow.stored = True
+
+    def discard(self, flow: LoginFlow) -> None:
+        """Remove a flow that ends now (single use); nothing to do if it was never stored."""
+        if flow.stored:
+            self.take(flow.id)
 
     def load(self, flow_id: str | None) -> LoginFlow | None:
         return self._alive(self.state.get(_key(flow_id)) if _valid(flow_id) else None)

@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app
 from flask.typing import ResponseReturnValue
 
+from authz.cache import CHANNEL as AUTHZ_CHANNEL
 from connectors.base import Directory
 from connectors.local import LocalDirectory, PasswordHashing
+from connectors.revocation import USER_DISABLED_CHANNEL
 from idp.context import Services
+from idp.login.active import ActiveUsers
 from idp.login.flows import FlowStore
 from idp.login.types import LoginFailure, LoginRequest, LoginResult
 from idp.mfa import SecretBox
 from idp.sso import SessionStore
 from idp.throttle import Throttle, ThrottlePolicy
 from settings import Settings
+from store.ephemeral import Subscription
 
 LOGIN_EXTENSION = "sts.login"
 Clock = Callable[[], float]
@@ -39,6 +43,8 @@ class LoginServices:
     flow_minutes: int
     password_min_length: int
     clock: Clock = time.time
+    active_users: ActiveUsers = field(default_factory=ActiveUsers)
+    subscriptions: list[Subscription] = field(default_factory=list)
 
     def set_clock(self, clock: Clock) -> None:
         self.clock = clock
@@ -76,7 +82,7 @@ def build_login_services(services: Services, directory: Directory | None = None)
         max_seconds=settings.throttle_max_seconds,
         window_seconds=settings.throttle_window_minutes * 60,
     )
-    return LoginServices(
+    login = LoginServices(
         directory=directory or LocalDirectory(services.database, password_hashing(settings)),
         sessions=SessionStore(
             services.state,
@@ -90,6 +96,13 @@ def build_login_services(services: Services, directory: Directory | None = None)
         flow_minutes=settings.login_flow_minutes,
         password_min_length=settings.password_min_length,
     )
+    # Disabling a user (AD sync) or any change announced to the authz caches (catalogue
+    # import, admin) empties the short cache of active users (``idp.login.active``).
+    login.subscriptions = [
+        services.state.subscribe(channel, login.active_users.invalidate)
+        for channel in (USER_DISABLED_CHANNEL, AUTHZ_CHANNEL)
+    ]
+    return login
 
 
 def login_services() -> LoginServices:

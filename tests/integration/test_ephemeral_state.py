@@ -196,3 +196,15 @@ def test_subscriber_resumes_after_the_connection_drops(redis_state: RedisState) 
         arrived.wait(0.3)
     subscription.close()
     assert b"after-restart" in received
+
+
+def test_set_and_expire_stores_the_value_and_extends_the_other_keys(
+    state: EphemeralState,
+) -> None:
+    state.sadd("served:s1", "KY", ttl=0.2)
+    state.set_and_expire("session:s1", b"s", 60, "served:s1", "served:missing")
+    time.sleep(0.3)
+    assert state.get("session:s1") == b"s"
+    assert state.smembers("served:s1") == {"KY"}
+    assert state.get("served:missing") is None
+    assert state.ttl("session:s1") is not None

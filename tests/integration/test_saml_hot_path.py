@@ -7,12 +7,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from authz import cache as authz_cache
+from connectors.revocation import USER_DISABLED_CHANNEL
 from idp.saml.constants import STATUS_SUCCESS
 from idp.saml.slo import Participant, ParticipantLog, participants, participants_key
 from settings import Settings
 from store import audit
 from store.ephemeral import MemoryState
-from store.models import AuditEvent
+from store.models import AuditEvent, User
 from tests.saml_kit import SpKeys, World, authn_request, make_world, redirect_query, response_of
 
 KY = "https://ky.test/sp"
@@ -110,3 +112,73 @@ def test_participant_log_skips_repeats_only_within_its_refresh() -> None:
     log.add(state, ky, ttl=3600)
     assert participants(state, "s1") == [ksd, ky]  # after the refresh time, added again
     assert state.ttl(participants_key("s1")) is not None
+
+
+def test_login_flow_is_stored_only_when_the_login_shows_pages(world: World) -> None:
+    state = world.app.extensions["sts"].state
+    stored: list[str] = []
+    original = state.set
+
+    def spy(key: str, value: bytes, ttl: float | None = None) -> None:
+        stored.append(key)
+        original(key, value, ttl)
+
+    state.set = spy
+    first = _sso(world, KY)
+    assert any(k.startswith("login-flow:") for k in stored)  # the pages need it
+    assert _status(world.login(first.headers["Location"])) == STATUS_SUCCESS
+    stored.clear()
+    assert _status(_sso(world, KSD)) == STATUS_SUCCESS
+    assert not any(k.startswith("login-flow:") for k in stored)  # answered at once
+
+
+def test_user_disabled_after_a_cached_check_gets_no_assertion(world: World) -> None:
+    first = _sso(world, KY)
+    assert _status(world.login(first.headers["Location"])) == STATUS_SUCCESS
+    assert _status(_sso(world, KSD)) == STATUS_SUCCESS  # the user is now cached as active
+    with world.app.extensions["sts"].database.session() as db:
+        db.get(User, world.user_id).disabled = True
+    # No session revocation and no message: the cache still says active, but the
+    # assertion re-reads the account in its own transaction.
+    assert _sso(world, KY).status_code == 403
+
+
+def test_authz_invalidation_makes_the_reuse_check_read_the_user_again(world: World) -> None:
+    first = _sso(world, KY)
+    assert _status(world.login(first.headers["Location"])) == STATUS_SUCCESS
+    assert _status(_sso(world, KSD)) == STATUS_SUCCESS
+    with world.app.extensions["sts"].database.session() as db:
+        db.get(User, world.user_id).disabled = True
+    services = world.app.extensions["sts"]
+    authz_cache.invalidate_user(services.state, world.user_id)  # what the catalogue/admin do
+    again = _sso(world, KY)
+    assert again.status_code == 303  # the session was not reused: the login pages
+    assert world.app.extensions["sts.login"].active_users.known_active(world.user_id) is False
+
+
+def test_user_disabled_message_empties_the_active_user_cache(world: World) -> None:
+    first = _sso(world, KY)
+    assert _status(world.login(first.headers["Location"])) == STATUS_SUCCESS
+    assert _status(_sso(world, KSD)) == STATUS_SUCCESS
+    active = world.app.extensions["sts.login"].active_users
+    assert active.known_active(world.user_id)
+    world.app.extensions["sts"].state.publish(USER_DISABLED_CHANNEL, world.user_id.encode())
+    assert not active.known_active(world.user_id)
+
+
+def test_served_system_is_recorded_once_per_session_and_process(world: World) -> None:
+    first = _sso(world, KY)
+    assert _status(world.login(first.headers["Location"])) == STATUS_SUCCESS
+    state = world.app.extensions["sts"].state
+    added: list[str] = []
+    original = state.sadd
+
+    def spy(key: str, *members: str, ttl: float | None = None) -> None:
+        added.append(key)
+        original(key, *members, ttl=ttl)
+
+    state.sadd = spy
+    assert _status(_sso(world, KSD)) == STATUS_SUCCESS
+    assert _status(_sso(world, KSD)) == STATUS_SUCCESS
+    assert _status(_sso(world, KY)) == STATUS_SUCCESS  # recorded by the login already
+    assert len([k for k in added if k.startswith("session-served:")]) == 1  # KSD, once
