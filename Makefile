@@ -34,10 +34,10 @@ typecheck: $(STAMP)
 ## bench: run every benchmark with its peer (minutes; results in bench/results/)
 bench: $(STAMP)
 	$(BIN)/python -m bench.authz_national --reuse
-	$(BIN)/python bench/saml_sign.py --seconds 3
-	$(BIN)/python bench/saml_http.py
-	$(BIN)/python bench/oidc_http.py
-	$(BIN)/python bench/ad_login_sync.py
+	$(BIN)/python -m bench.saml_sign --seconds 3
+	$(BIN)/python -m bench.saml_http --duration 20
+	$(BIN)/python -m bench.oidc_http --duration 15 --rounds 2
+	$(BIN)/python -m bench.ad_login_sync
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
