@@ -65,7 +65,38 @@ def record(
     Inside :func:`deferred`, an event of one of its actions is held instead, and goes into
     the transaction of the next event recorded there (or is written when it ends).
     """
-    event = AuditEvent(
+    event = new_event(
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        cvr=cvr,
+        outcome=outcome,
+        request_id=request_id,
+        details=details,
+    )
+    deferral = _deferral.get()
+    if deferral is not None and action in deferral.actions:
+        deferral.held.append(event)
+        return event
+    held = deferral.attach(session) if deferral is not None else []
+    _append(session, [*held, event])
+    return event
+
+
+def new_event(
+    *,
+    actor: str,
+    action: str,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    cvr: str | None = None,
+    outcome: str = "success",
+    request_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """An event stamped now, not yet chained: for :func:`append` (or a batch writer)."""
+    return AuditEvent(
         at=utcnow(),
         actor=actor,
         action=action,
@@ -76,13 +107,6 @@ def record(
         request_id=request_id,
         details=details or {},
     )
-    deferral = _deferral.get()
-    if deferral is not None and action in deferral.actions:
-        deferral.held.append(event)
-        return event
-    held = deferral.attach(session) if deferral is not None else []
-    _append(session, [*held, event])
-    return event
 
 
 _TABLE: Table = AuditEvent.__table__  # type: ignore[assignment]
@@ -141,6 +165,34 @@ def _append(session: Session, events: list[AuditEvent]) -> None:
             for name in _COLUMNS
         },
     )
+
+
+def append(session: Session, events: list[AuditEvent]) -> None:
+    """Chain ``events`` (from :func:`new_event`, in order) in ``session``'s transaction:
+    one lock hold, one read of the last hash and one INSERT for all of them."""
+    if events:
+        _append(session, events)
+
+
+def take_held() -> list[AuditEvent]:
+    """Remove and return the events the current :func:`deferred` block holds (if any).
+
+    For a caller that writes them itself, with the event they lead to, outside this
+    context's sessions (the group-commit writer, :mod:`store.audit_batch`). If that write
+    fails, hand them back with :func:`hold_again` so the block still writes them.
+    """
+    deferral = _deferral.get()
+    if deferral is None:
+        return []
+    events, deferral.held = deferral.held, []
+    return events
+
+
+def hold_again(events: list[AuditEvent]) -> None:
+    """Give back events from :func:`take_held` that could not be written."""
+    deferral = _deferral.get()
+    if deferral is not None and events:
+        deferral.held[:0] = [_fresh_copy(e) for e in events]
 
 
 class _Transactions(Protocol):

@@ -41,7 +41,6 @@ from authz.cache import CHANNEL as AUTHZ_CHANNEL
 from idp.context import EXTENSION as CORE_EXTENSION
 from idp.context import Services
 from idp.oidc.access_token import AccessTokenIssuer
-from idp.oidc.audit_batch import AuditBatcher
 from idp.oidc.authorization import Rfc9207Issuer, finish_authorization
 from idp.oidc.authorization_code import AuthorizationCodeGrant
 from idp.oidc.client_credentials import SystemTokenGrant
@@ -60,6 +59,7 @@ from idp.oidc.rp_logout import EndSession
 from idp.oidc.server import OAuthServer
 from idp.oidc.storage import OAuthStore
 from idp.oidc.token_exchange import TokenExchangeGrant
+from store.audit_batch import batcher_for
 
 __all__ = ["EXTENSION", "Provider", "build_server", "current_provider", "setup_oidc"]
 
@@ -116,8 +116,7 @@ def setup_oidc(app: Flask, login: LoginBridge | None = None) -> Provider:
         clients=ClientRegistry(),
         login=login or SharedLogin(),
     )
-    if services.database.engine.dialect.name == "postgresql":
-        provider.audit_batcher = AuditBatcher(services.database.session)
+    provider.audit_batcher = batcher_for(services.database)  # shared with SAML; None on SQLite
     provider.server = build_server(provider)
     # Changes announced to the authz caches (catalogue import, admin) empty the agreement
     # cache of this process too; without a message its entries expire within seconds.

@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 
 from idp.context import Services
 from idp.logs import current_request_id
-from idp.oidc.audit_batch import AuditBatcher
 from idp.oidc.authz_port import AgreementCache, PrivilegeSource, user_privileges
 from idp.oidc.clients import ClientRegistry
 from idp.oidc.jwks import SigningKeys
 from idp.oidc.storage import OAuthStore
 from store import audit
+from store.audit_batch import AuditBatcher
 
 if TYPE_CHECKING:
     from idp.oidc.login_bridge import LoginBridge
@@ -51,7 +51,7 @@ class Provider:
     login: LoginBridge
     privileges: PrivilegeSource = user_privileges
     agreements: AgreementCache = field(default_factory=AgreementCache)
-    # Token endpoint events on PostgreSQL: group commit (see idp.oidc.audit_batch).
+    # Token endpoint events on PostgreSQL: group commit (see store.audit_batch).
     audit_batcher: AuditBatcher | None = None
     server: OAuthServer = field(init=False)
     extra: dict[str, Any] = field(default_factory=dict)

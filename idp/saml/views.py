@@ -55,6 +55,7 @@ from idp.saml.slo import (
 from idp.saml.xmlutil import SamlError
 from idp.sso import SsoSession, clear_session_cookie, user_sessions_key
 from store import audit
+from store.audit_batch import batcher_for
 from store.ephemeral import StateUnavailable
 from store.models import Fagsystem, Municipality, User, utcnow
 
@@ -294,7 +295,8 @@ def _begin(pending: Pending, fagsystem_id: str) -> Any:
 
     With a usable SSO session the login answers at once: ``login.sso`` is then appended to
     the audit trail together with ``saml.assertion.issued`` (one lock, one commit, before
-    the response leaves; see ``store.audit.deferred``).
+    the response leaves; see ``store.audit.deferred``; on PostgreSQL both go through the
+    process's group-commit writer, ``store.audit_batch``).
     """
     key = pending.hold()
     with audit.deferred(current_services().database, DEFERRED_AUDIT):
@@ -388,6 +390,7 @@ def issue(sp: SpConfig, pending: Pending, result: LoginResult) -> Response:
     services = current_services()
     now = utcnow()
     privileges = privileges_b64(result.user_id, result.cvr, sp.fagsystem.id)
+    batcher = batcher_for(services.database)  # None on SQLite
     with services.database.session() as db:
         user = (
             db.connection()
@@ -445,21 +448,32 @@ def issue(sp: SpConfig, pending: Pending, result: LoginResult) -> Response:
             )
         if sp.sign_response:
             sign(response, signer, method)
-        audit.record(
-            db,
-            actor=user.id,
-            action="saml.assertion.issued",
-            object_type="saml_sp",
-            object_id=sp.entity_id,
-            cvr=result.cvr,
-            request_id=request.headers.get("X-Request-ID"),
-            details={
+        issued: dict[str, Any] = {
+            "actor": user.id,
+            "action": "saml.assertion.issued",
+            "object_type": "saml_sp",
+            "object_id": sp.entity_id,
+            "cvr": result.cvr,
+            "request_id": request.headers.get("X-Request-ID"),
+            "details": {
                 "assertion_id": assertion_id,
                 "in_response_to": pending.request_id,
                 "loa": result.loa.value,
                 "fagsystem": sp.fagsystem.id,
             },
-        )
+        }
+        if batcher is None:  # SQLite: in this transaction, with the held login.sso
+            audit.record(db, **issued)
+    if batcher is not None:
+        # PostgreSQL: group commit, with the held login.sso; returns once committed, and
+        # raises (500, no assertion) if the commit fails. The held events are then given
+        # back, for audit.deferred to write when the login's block ends.
+        held = audit.take_held()
+        try:
+            batcher.write([*held, audit.new_event(**issued)])
+        except BaseException:
+            audit.hold_again(held)
+            raise
     rt.participants.add(
         services.state,
         Participant(

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import event, select
 
 from store import audit
+from store.audit_batch import AuditBatcher, batcher_for
 from store.db import Database
 from store.models import AuditEvent
 
@@ -95,3 +96,48 @@ def test_deferral_is_per_context_not_per_process(database: Database) -> None:
     assert _actions(database) == ["login.sso", "login.sso"]
     with database.session() as session:
         assert audit.verify_chain(session) is None
+
+
+def test_held_event_goes_through_the_group_commit_writer(database: Database) -> None:
+    statements = _count_locks(database)
+    batcher = AuditBatcher(database.session)
+    with audit.deferred(database, {"login.sso"}):
+        with database.session() as session:
+            audit.record(session, actor="anna", action="login.sso")
+        held = audit.take_held()
+        batcher.write([*held, audit.new_event(actor="anna", action="saml.assertion.issued")])
+        assert _actions(database) == ["login.sso", "saml.assertion.issued"]  # committed
+    assert _actions(database) == ["login.sso", "saml.assertion.issued"]  # not twice
+    with database.session() as session:
+        assert audit.verify_chain(session) is None
+    if database.engine.dialect.name == "postgresql":
+        assert sum("pg_advisory_xact_lock" in s for s in statements) == 1
+
+
+def test_a_failed_group_commit_gives_the_held_event_back(database: Database) -> None:
+    def failing() -> object:
+        raise RuntimeError("commit failed")
+
+    batcher = AuditBatcher(failing)
+    with audit.deferred(database, {"login.sso"}):
+        with database.session() as session:
+            audit.record(session, actor="anna", action="login.sso")
+        held = audit.take_held()
+        with pytest.raises(RuntimeError, match="commit failed"):
+            try:
+                batcher.write([*held, audit.new_event(actor="anna", action="issued")])
+            except BaseException:
+                audit.hold_again(held)
+                raise
+        assert _actions(database) == []
+    assert _actions(database) == ["login.sso"]  # written when the block ended, not lost
+    with database.session() as session:
+        assert audit.verify_chain(session) is None
+
+
+def test_batcher_for_is_one_per_database_and_none_on_sqlite(database: Database) -> None:
+    batcher = batcher_for(database)
+    if database.engine.dialect.name == "postgresql":
+        assert batcher is not None and batcher_for(database) is batcher
+    else:
+        assert batcher is None

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from idp.oidc import audit_batch
-from idp.oidc.audit_batch import AuditBatcher
 from idp.oidc.authz_port import AgreementCache, AgreementDecision, AgreementRefusal, ServiceRef
+from store import audit_batch
+from store.audit_batch import AuditBatcher
 
 
 def _decision(refusal: AgreementRefusal | None) -> AgreementDecision:
@@ -85,12 +85,15 @@ def test_the_batcher_returns_after_the_commit_and_keeps_every_event(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(
-        audit_batch.audit, "record", lambda session, **event: session.append(event["action"])
+        audit_batch.audit,
+        "append",
+        lambda session, events: session.extend(event.action for event in events),
     )
     commits: list[list[str]] = []
     batcher = AuditBatcher(_sessions(commits, threading.Event()))
     threads = [
-        threading.Thread(target=batcher.record, kwargs={"action": f"e{i}"}) for i in range(50)
+        threading.Thread(target=batcher.record, kwargs={"actor": "t", "action": f"e{i}"})
+        for i in range(50)
     ]
     for thread in threads:
         thread.start()
@@ -98,16 +101,18 @@ def test_the_batcher_returns_after_the_commit_and_keeps_every_event(
         thread.join()
     written = [action for batch in commits for action in batch]
     assert sorted(written) == sorted(f"e{i}" for i in range(50))
-    batcher.record(action="last")
+    batcher.record(actor="t", action="last")
     assert commits[-1] == ["last"]  # committed before record() returned
 
 
 def test_a_failed_commit_fails_the_waiting_request(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        audit_batch.audit, "record", lambda session, **event: session.append(event["action"])
+        audit_batch.audit,
+        "append",
+        lambda session, events: session.extend(event.action for event in events),
     )
     fail = threading.Event()
     fail.set()
     batcher = AuditBatcher(_sessions([], fail))
     with pytest.raises(RuntimeError, match="commit failed"):
-        batcher.record(action="issue")
+        batcher.record(actor="t", action="issue")
