@@ -84,6 +84,28 @@ def record(
     return event
 
 
+def holds(action: str) -> bool:
+    """Whether :func:`record` would hold an event of ``action`` (see :func:`deferred`).
+
+    Such an event needs no session of its own: see :func:`record_held`.
+    """
+    deferral = _deferral.get()
+    return deferral is not None and action in deferral.actions
+
+
+def record_held(**event: Any) -> AuditEvent:
+    """Hold one event for the current :func:`deferred` block (:func:`holds` said yes).
+
+    The same as :func:`record` for such an event, without opening a transaction for it.
+    """
+    deferral = _deferral.get()
+    if deferral is None or event["action"] not in deferral.actions:
+        raise RuntimeError(f"{event['action']} is not held here")
+    held = new_event(**event)
+    deferral.held.append(held)
+    return held
+
+
 def new_event(
     *,
     actor: str,

@@ -325,18 +325,21 @@ def audit_login(
 ) -> None:
     """One audit event per attempt; the precise reason goes here, never to the page."""
     details["address"] = request.remote_addr
+    event: dict[str, Any] = {
+        "actor": actor[:256] or "anonymous",
+        "action": action,
+        "object_type": "user" if user_id else None,
+        "object_id": user_id,
+        "cvr": cvr,
+        "outcome": outcome,
+        "request_id": current_request_id(),
+        "details": details,
+    }
+    if audit.holds(action):  # held for the caller's next event: no transaction needed here
+        audit.record_held(**event)
+        return
     with current_services().database.session() as db:
-        audit.record(
-            db,
-            actor=actor[:256] or "anonymous",
-            action=action,
-            object_type="user" if user_id else None,
-            object_id=user_id,
-            cvr=cvr,
-            outcome=outcome,
-            request_id=current_request_id(),
-            details=details,
-        )
+        audit.record(db, **event)
 
 
 def loa_after(flow: LoginFlow) -> bool:

@@ -391,80 +391,80 @@ def issue(sp: SpConfig, pending: Pending, result: LoginResult) -> Response:
     now = utcnow()
     privileges = privileges_b64(result.user_id, result.cvr, sp.fagsystem.id)
     batcher = batcher_for(services.database)  # None on SQLite
-    with services.database.session() as db:
-        user = (
-            db.connection()
-            .execute(_USER_AND_ORG, {"user": result.user_id, "cvr": result.cvr})
-            .first()
+    # One lookup outside a transaction (on PostgreSQL one round trip, no BEGIN/COMMIT).
+    with services.database.reading() as connection:
+        user = connection.execute(
+            _USER_AND_ORG, {"user": result.user_id, "cvr": result.cvr}
+        ).first()
+    if user is None or user.disabled:
+        return error_page("The user account is not available.", 403)
+    subject = Subject(
+        user_id=user.id,
+        cvr=result.cvr,
+        org_name=user.org_name,
+        loa=result.loa.value,
+        auth_instant=result.auth_instant,
+        session_index=result.session_id,
+        full_name=user.name or None,
+        first_name=user.given_name,
+        last_name=user.surname,
+        email=user.email,
+    )
+    audience = Audience(
+        sp_entity_id=sp.entity_id,
+        acs_url=pending.acs,
+        in_response_to=pending.request_id,
+        name_id_format=pending.name_id_format,
+        personal_data=sp.fagsystem.personal_data,
+    )
+    assertion = build_assertion(
+        issuer=rt.entity_id,
+        subject=subject,
+        audience=audience,
+        privileges_b64=privileges,
+        now=now,
+        lifetime=rt.lifetime,
+    )
+    response = build_response(
+        issuer=rt.entity_id,
+        destination=pending.acs,
+        in_response_to=pending.request_id,
+        now=now,
+    )
+    response.append(assertion)
+    signer = rt.keyring.signer()
+    method = sp.metadata.signature_method
+    assertion_id = assertion.get("ID")
+    if sp.sign_assertion or not sp.sign_response:
+        sign(assertion, signer, method)
+    if sp.encrypt_assertion:
+        if not sp.metadata.encryption_certificates:
+            return error_page("The SP asks for encryption but has no encryption key.", 500)
+        encrypt_assertion(
+            assertion,
+            sp.metadata.encryption_certificates[0],
+            sp.metadata.data_encryption_method,
         )
-        if user is None or user.disabled:
-            return error_page("The user account is not available.", 403)
-        subject = Subject(
-            user_id=user.id,
-            cvr=result.cvr,
-            org_name=user.org_name,
-            loa=result.loa.value,
-            auth_instant=result.auth_instant,
-            session_index=result.session_id,
-            full_name=user.name or None,
-            first_name=user.given_name,
-            last_name=user.surname,
-            email=user.email,
-        )
-        audience = Audience(
-            sp_entity_id=sp.entity_id,
-            acs_url=pending.acs,
-            in_response_to=pending.request_id,
-            name_id_format=pending.name_id_format,
-            personal_data=sp.fagsystem.personal_data,
-        )
-        assertion = build_assertion(
-            issuer=rt.entity_id,
-            subject=subject,
-            audience=audience,
-            privileges_b64=privileges,
-            now=now,
-            lifetime=rt.lifetime,
-        )
-        response = build_response(
-            issuer=rt.entity_id,
-            destination=pending.acs,
-            in_response_to=pending.request_id,
-            now=now,
-        )
-        response.append(assertion)
-        signer = rt.keyring.signer()
-        method = sp.metadata.signature_method
-        assertion_id = assertion.get("ID")
-        if sp.sign_assertion or not sp.sign_response:
-            sign(assertion, signer, method)
-        if sp.encrypt_assertion:
-            if not sp.metadata.encryption_certificates:
-                return error_page("The SP asks for encryption but has no encryption key.", 500)
-            encrypt_assertion(
-                assertion,
-                sp.metadata.encryption_certificates[0],
-                sp.metadata.data_encryption_method,
-            )
-        if sp.sign_response:
-            sign(response, signer, method)
-        issued: dict[str, Any] = {
-            "actor": user.id,
-            "action": "saml.assertion.issued",
-            "object_type": "saml_sp",
-            "object_id": sp.entity_id,
-            "cvr": result.cvr,
-            "request_id": request.headers.get("X-Request-ID"),
-            "details": {
-                "assertion_id": assertion_id,
-                "in_response_to": pending.request_id,
-                "loa": result.loa.value,
-                "fagsystem": sp.fagsystem.id,
-            },
-        }
-        if batcher is None:  # SQLite: in this transaction, with the held login.sso
+    if sp.sign_response:
+        sign(response, signer, method)
+    issued: dict[str, Any] = {
+        "actor": user.id,
+        "action": "saml.assertion.issued",
+        "object_type": "saml_sp",
+        "object_id": sp.entity_id,
+        "cvr": result.cvr,
+        "request_id": request.headers.get("X-Request-ID"),
+        "details": {
+            "assertion_id": assertion_id,
+            "in_response_to": pending.request_id,
+            "loa": result.loa.value,
+            "fagsystem": sp.fagsystem.id,
+        },
+    }
+    if batcher is None:  # SQLite: in one transaction with the held login.sso
+        with services.database.session() as db:
             audit.record(db, **issued)
-    if batcher is not None:
+    else:
         # PostgreSQL: group commit, with the held login.sso; returns once committed, and
         # raises (500, no assertion) if the commit fails. The held events are then given
         # back, for audit.deferred to write when the login's block ends.

@@ -141,3 +141,35 @@ def test_batcher_for_is_one_per_database_and_none_on_sqlite(database: Database) 
         assert batcher is not None and batcher_for(database) is batcher
     else:
         assert batcher is None
+
+
+def test_record_held_needs_no_transaction_and_is_written_with_the_next_event(
+    database: Database,
+) -> None:
+    assert not audit.holds("login.sso")
+    with pytest.raises(RuntimeError):
+        audit.record_held(actor="anna", action="login.sso")
+    with audit.deferred(database, {"login.sso"}):
+        assert audit.holds("login.sso") and not audit.holds("saml.assertion.issued")
+        with pytest.raises(RuntimeError):
+            audit.record_held(actor="anna", action="saml.assertion.issued")
+        audit.record_held(actor="anna", action="login.sso", details={"n": 1})
+        assert _actions(database) == []
+        with database.session() as session:
+            audit.record(session, actor="anna", action="saml.assertion.issued")
+        assert _actions(database) == ["login.sso", "saml.assertion.issued"]
+    assert _actions(database) == ["login.sso", "saml.assertion.issued"]
+    with database.session() as session:
+        assert audit.verify_chain(session) is None
+
+
+def test_reading_runs_outside_a_transaction_and_leaves_the_pool_as_it_was(
+    database: Database,
+) -> None:
+    with database.reading() as connection:
+        assert connection.execute(select(AuditEvent.id)).first() is None
+        if not database.is_sqlite:
+            assert connection.connection.dbapi_connection.autocommit  # type: ignore[union-attr]
+    with database.session() as session:
+        audit.record(session, actor="anna", action="admin.change")
+    assert _actions(database) == ["admin.change"]
