@@ -35,6 +35,12 @@ from authz.model import PrivilegeGroup, Source
 from store.db import Database
 from store.models import ConstraintType, Fagsystem, Municipality, Serviceaftale, SystemRole
 
+# Why a decision refuses, for callers that map it to a protocol error: no agreement at all
+# for the triple, none of them approved, or none approved for on-behalf-of.
+NO_AGREEMENT = "no_agreement"
+NOT_APPROVED = "not_approved"
+NO_ON_BEHALF_OF = "no_on_behalf_of"
+
 
 @dataclass(frozen=True)
 class ServiceDecision:
@@ -50,13 +56,20 @@ class ServiceDecision:
     groups: tuple[PrivilegeGroup, ...] = ()
     on_behalf_of: bool = False
     notes: tuple[str, ...] = field(default=())
+    refusal: str | None = None  # NO_AGREEMENT, NOT_APPROVED or NO_ON_BEHALF_OF when refused
+    considered_ids: tuple[str, ...] = ()  # every agreement for the triple, whatever its status
 
     @property
     def roles(self) -> tuple[str, ...]:
         return tuple(sorted({group.privilege for group in self.groups}))
 
+    def token_groups(self) -> tuple[PrivilegeGroup, ...]:
+        """The groups as a token carries them, without the explanation."""
+        return tuple(group.bare() for group in self.groups)
 
-def _fagsystem(session: Session, reference: str) -> Any:
+
+def find_fagsystem(session: Session, reference: str) -> Any:
+    """(id, entity_id, kinds) of the fagsystem named by id or entity ID, or None."""
     return session.execute(
         select(Fagsystem.id, Fagsystem.entity_id, Fagsystem.kinds).where(
             or_(Fagsystem.id == reference, Fagsystem.entity_id == reference)
@@ -80,15 +93,15 @@ def decide_service_access(
     :func:`authz.engine.resolve`.
     """
     with _session(db_or_session) as session:
-        caller = _fagsystem(session, anvendersystem)
+        caller = find_fagsystem(session, anvendersystem)
         if caller is None:
             raise UnknownAnvendersystem(anvendersystem)
-        target = _fagsystem(session, service)
+        target = find_fagsystem(session, service)
         if target is None:
             raise UnknownFagsystem(service)
         if session.get(Municipality, cvr) is None:
             raise UnknownMunicipality(cvr)
-        base = {
+        base: dict[str, Any] = {
             "anvendersystem_id": caller.id,
             "service_id": target.id,
             "service_entity_id": target.entity_id,
@@ -103,6 +116,7 @@ def decide_service_access(
             )
             .order_by(Serviceaftale.id)
         ).all()
+        base["considered_ids"] = tuple(a.id for a in agreements)
         approved = [a for a in agreements if a.status == "approved"]
         if not approved:
             states = ", ".join(f"{a.id}: {a.status}" for a in agreements) or "none"
@@ -110,6 +124,7 @@ def decide_service_access(
                 allowed=False,
                 reason=f"no approved service agreement for {caller.id} → {target.id} in CVR {cvr} "
                 f"(agreements: {states})",
+                refusal=NOT_APPROVED if agreements else NO_AGREEMENT,
                 **base,
             )
         if on_behalf_of:
@@ -118,6 +133,7 @@ def decide_service_access(
                 return ServiceDecision(
                     allowed=False,
                     reason="the approved agreement does not allow on-behalf-of (token exchange)",
+                    refusal=NO_ON_BEHALF_OF,
                     **base,
                 )
         service_roles = {

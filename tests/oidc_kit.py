@@ -49,6 +49,7 @@ from settings import Settings, load_settings
 from store.db import Database
 from store.models import (
     Assignment,
+    ConstraintType,
     Fagsystem,
     JfrGrant,
     Jobfunktionsrolle,
@@ -152,11 +153,24 @@ def seed(database: Database) -> None:
             ]
         )  # fmt: skip
         session.flush()
+        # The service declares the constraint type its agreement gives a value for, as
+        # the catalogue requires; authz.agreements passes only declared types on.
+        session.add(
+            ConstraintType(
+                fagsystem_id="ORG", uri="urn:x:fysiskslet", name="Fysisk slet", kind="values",
+                values=["Ja", "Nej"],
+            )
+        )  # fmt: skip
         session.add_all(
             [
                 SystemRole(id=KY_ROLE, fagsystem_id="KY", name="Læs sag"),
                 SystemRole(id=SAPA_ROLE, fagsystem_id="SAPA", name="Overblik"),
-                SystemRole(id=ORG_ROLE, fagsystem_id="ORG", name="Udstil"),
+                SystemRole(
+                    id=ORG_ROLE,
+                    fagsystem_id="ORG",
+                    name="Udstil",
+                    constraint_uris=["urn:x:fysiskslet"],
+                ),
                 SystemRole(id=KY_SERVICE_ROLE, fagsystem_id="KY", name="Læs sager"),
             ]
         )

@@ -14,29 +14,26 @@ import enum
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from authz import agreements
 from authz.engine import resolve
-from authz.model import Constraint, PrivilegeGroup, cvr_scope
+from authz.errors import UnknownFagsystem, UnknownMunicipality
+from authz.model import PrivilegeGroup
 from authz.priv import encode_priv
-from store.models import Fagsystem, Serviceaftale
 
 __all__ = [
-    "Agreement",
     "AgreementCache",
     "AgreementDecision",
     "AgreementRefusal",
     "PrivilegeSource",
     "ServiceRef",
     "encode_priv",
-    "find_agreement",
-    "find_service",
     "user_privileges",
 ]
 
@@ -62,83 +59,11 @@ class AgreementRefusal(enum.StrEnum):
     NO_ON_BEHALF_OF = "service agreement does not allow on-behalf-of"
 
 
-@dataclass(frozen=True)
-class Agreement:
-    """An approved serviceaftale, reduced to what a system token carries."""
-
-    id: str
-    cvr: str
-    anvendersystem_id: str
-    service_id: str
-    grants: tuple[tuple[str, tuple[Constraint, ...]], ...]  # (role, its constraint values)
-    on_behalf_of: bool
-
-    def privilege_groups(self) -> tuple[PrivilegeGroup, ...]:
-        """One group per service-system role, scoped to the agreement's municipality."""
-        scope = cvr_scope(self.cvr)
-        return tuple(PrivilegeGroup(role, scope, values) for role, values in self.grants)
-
-
-def _constraints(raw: dict[str, Any] | None) -> tuple[Constraint, ...]:
-    items: list[Constraint] = []
-    for name, value in sorted((raw or {}).items()):
-        values: Iterable[Any] = value if isinstance(value, list | tuple) else [value]
-        items.append(Constraint(str(name), tuple(str(v) for v in values)))
-    return tuple(items)
-
-
-def find_service(session: Session, identifier: str) -> Fagsystem | None:
-    """A service by its entity ID (the audience), or by its fagsystem id."""
-    row = session.scalar(select(Fagsystem).where(Fagsystem.entity_id == identifier))
-    return row if row is not None else session.get(Fagsystem, identifier)
-
-
-def find_agreement(
-    session: Session,
-    anvendersystem_id: str,
-    service_id: str,
-    cvr: str,
-    *,
-    on_behalf_of: bool = False,
-) -> tuple[Agreement | None, AgreementRefusal | None, str | None]:
-    """The approved agreement for (anvendersystem, service, CVR), or why there is none.
-
-    Returns (agreement, None, id) when one is approved, else (None, reason, id of the
-    closest non-approved agreement or None).
-    """
-    rows = session.scalars(
-        select(Serviceaftale).where(
-            Serviceaftale.anvendersystem_id == anvendersystem_id,
-            Serviceaftale.service_id == service_id,
-            Serviceaftale.cvr == cvr,
-        )
-    ).all()
-    approved = [row for row in rows if row.status == "approved"]
-    if not approved:
-        other = rows[0].id if rows else None
-        return None, AgreementRefusal.NOT_APPROVED if rows else AgreementRefusal.NONE, other
-    if on_behalf_of:
-        approved = [row for row in approved if row.on_behalf_of]
-        if not approved:
-            return None, AgreementRefusal.NO_ON_BEHALF_OF, rows[0].id
-    chosen = sorted(approved, key=lambda row: row.id)
-    grants: list[tuple[str, tuple[Constraint, ...]]] = []
-    for row in chosen:
-        values = _constraints(row.constraints)
-        grants.extend((role, values) for role in row.roles if (role, values) not in grants)
-    first = chosen[0]
-    return (
-        Agreement(
-            id=",".join(row.id for row in chosen),
-            cvr=first.cvr,
-            anvendersystem_id=first.anvendersystem_id,
-            service_id=first.service_id,
-            grants=tuple(grants),
-            on_behalf_of=any(row.on_behalf_of for row in chosen),
-        ),
-        None,
-        first.id,
-    )
+_REFUSALS = {
+    agreements.NO_AGREEMENT: AgreementRefusal.NONE,
+    agreements.NOT_APPROVED: AgreementRefusal.NOT_APPROVED,
+    agreements.NO_ON_BEHALF_OF: AgreementRefusal.NO_ON_BEHALF_OF,
+}
 
 
 @dataclass(frozen=True)
@@ -155,16 +80,20 @@ class ServiceRef:
 
 @dataclass(frozen=True)
 class AgreementDecision:
-    """The answer for (anvendersystem, service, CVR): the agreement, or why there is none."""
+    """The answer for (anvendersystem, service, CVR): what a token carries, or why none.
+
+    ``groups`` is None when refused; otherwise the agreement's service-system roles with
+    their constraint values (possibly empty), as :mod:`authz.agreements` decided them.
+    """
 
     service: ServiceRef
-    agreement: Agreement | None
+    groups: tuple[PrivilegeGroup, ...] | None
     refusal: AgreementRefusal | None
     agreement_id: str | None
 
 
 class AgreementCache:
-    """Per-process cache of :func:`find_service` + :func:`find_agreement` answers.
+    """Per-process cache of :func:`authz.agreements.decide_service_access` answers.
 
     Every token is still checked against an approved agreement; only the database read
     behind the check is reused, for at most ``ttl`` seconds. Bound: a change to a
@@ -221,11 +150,22 @@ class AgreementCache:
     def _load(
         session: Session, anvendersystem_id: str, service: str, cvr: str, on_behalf_of: bool
     ) -> AgreementDecision | None:
-        row = find_service(session, service)
-        if row is None:
+        try:
+            decision = agreements.decide_service_access(
+                session, anvendersystem_id, service, cvr, on_behalf_of=on_behalf_of
+            )
+        except UnknownFagsystem:
             return None
-        agreement, refusal, agreement_id = find_agreement(
-            session, anvendersystem_id, row.id, cvr, on_behalf_of=on_behalf_of
+        except UnknownMunicipality:  # no municipality, so certainly no agreement
+            row = agreements.find_fagsystem(session, service)
+            return AgreementDecision(
+                ServiceRef(row.id, row.entity_id), None, AgreementRefusal.NONE, None
+            )
+        ref = ServiceRef(decision.service_id, decision.service_entity_id)
+        if not decision.allowed:
+            refusal = _REFUSALS[decision.refusal or agreements.NO_AGREEMENT]
+            first = decision.considered_ids[0] if decision.considered_ids else None
+            return AgreementDecision(ref, None, refusal, first)
+        return AgreementDecision(
+            ref, decision.token_groups(), None, ",".join(decision.agreement_ids)
         )
-        service_ref = ServiceRef(row.id, row.entity_id)
-        return AgreementDecision(service_ref, agreement, refusal, agreement_id)

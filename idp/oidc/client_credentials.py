@@ -115,9 +115,9 @@ class SystemTokenGrant(grants.ClientCredentialsGrant):
         if decision is None:
             cls = InvalidTargetError if target.form == "resource" else InvalidScopeError
             raise oauth_error(cls, f"unknown service {target.service}")
-        service, agreement = decision.service, decision.agreement
+        service, granted = decision.service, decision.groups
         details["agreement"] = decision.agreement_id
-        if agreement is None:
+        if granted is None:
             details["refusal"] = str(decision.refusal)
             raise oauth_error(
                 UnauthorizedClientError,
@@ -131,7 +131,7 @@ class SystemTokenGrant(grants.ClientCredentialsGrant):
             sub=client.client_id,
             audience=service.audience,
             cvr=target.cvr,
-            privileges=agreement.privilege_groups(),
+            privileges=granted,
             cnf=cnf,
         )
 

@@ -107,7 +107,7 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             raise oauth_error(InvalidTargetError, f"unknown service {resources[0]}")
         service = decision.service
         details["agreement"] = decision.agreement_id
-        if decision.agreement is None:
+        if decision.groups is None:
             details["refusal"] = str(decision.refusal)
             raise oauth_error(
                 UnauthorizedClientError,

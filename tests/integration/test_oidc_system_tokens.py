@@ -15,7 +15,7 @@ from sqlalchemy import select
 from app import create_app, setup_keys
 from authz.priv import decode_priv
 from store.db import Database
-from store.models import AuditEvent
+from store.models import AuditEvent, Serviceaftale
 from tests.conftest import _truncate
 from tests.oidc_kit import (
     ANNE,
@@ -114,6 +114,19 @@ def test_resource_and_cvr_give_a_token_for_the_service(any_world: OidcWorld) -> 
     issued = audit_events(any_world, "oidc.token.issue")
     assert issued[-1].details["agreement"] == "sa-sapa-org"
     assert issued[-1].actor == "oidc-client:sapa-system" and issued[-1].cvr == CVR
+
+
+def test_an_agreement_role_that_is_not_the_services_is_left_out_of_the_token(
+    world: OidcWorld,
+) -> None:
+    with world.database.session() as db:
+        aftale = db.get(Serviceaftale, "sa-sapa-org")
+        assert aftale is not None
+        aftale.roles = [ORG_ROLE, KY_ROLE]  # KY's role, named in an agreement with ORG
+    response = system_token(world, resource=ORG, cvr=CVR)
+    assert response.status_code == 200, response.get_json()
+    groups = decode_priv(decode(world, response.get_json()["access_token"]).claims["priv"])
+    assert [g.privilege for g in groups] == [ORG_ROLE]
 
 
 def test_kombit_scope_form_gives_the_same_token(world: OidcWorld) -> None:
