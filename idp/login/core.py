@@ -167,8 +167,8 @@ def user_is_active(user_id: str) -> bool:
     if active.known_active(user_id):
         return True
     generation = active.generation
-    with current_services().database.session() as db:
-        found = db.connection().execute(_USER_ACTIVE, {"user": user_id}).first()
+    with current_services().database.reading() as connection:  # one round trip
+        found = connection.execute(_USER_ACTIVE, {"user": user_id}).first()
     if found is None or found.disabled:
         return False
     active.remember(user_id, generation)

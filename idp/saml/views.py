@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, select
 from idp.context import current_services
 from idp.loa import LoA
 from idp.login.types import FailureReason, LoginFailure, LoginRequest, LoginResult
+from idp.logs import current_request_id
 from idp.saml import login
 from idp.saml.assertion import Audience, Subject, build_assertion, build_response, name_id_value
 from idp.saml.bindings import post_form, redirect, redirect_url, secure_headers
@@ -90,9 +91,9 @@ def runtime(app: Flask | None = None) -> SamlRuntime:
     services = current_services()
     settings = services.settings
     base = settings.base_url
-    entity_id = getattr(settings, "saml_entity_id", None) or f"{base}/saml/metadata"
+    entity_id = settings.saml_entity_id or f"{base}/saml/metadata"
     keyring = KeyRing(services)
-    valid_for = dt.timedelta(hours=getattr(settings, "saml_metadata_valid_hours", 168))
+    valid_for = dt.timedelta(hours=settings.saml_metadata_valid_hours)
 
     def build_metadata() -> tuple[str, bytes]:
         with services.database.session() as db:
@@ -111,8 +112,8 @@ def runtime(app: Flask | None = None) -> SamlRuntime:
         entity_id=entity_id,
         sso_url=f"{base}/saml/sso",
         slo_url=f"{base}/saml/slo",
-        skew=dt.timedelta(seconds=getattr(settings, "saml_clock_skew_seconds", 180)),
-        lifetime=dt.timedelta(seconds=getattr(settings, "saml_assertion_seconds", 300)),
+        skew=dt.timedelta(seconds=settings.saml_clock_skew_seconds),
+        lifetime=dt.timedelta(seconds=settings.saml_assertion_seconds),
         registry=SpRegistry(services.database),
         keyring=keyring,
         metadata=MetadataCache(build_metadata, ttl=300.0),
@@ -159,7 +160,7 @@ def _audit_refusal(reason: str, sp: str | None, request_id: str | None = None) -
                 object_type="saml_sp",
                 object_id=sp,
                 outcome="failure",
-                request_id=request.headers.get("X-Request-ID"),
+                request_id=current_request_id(),
                 details={"reason": reason[:300], "saml_request_id": request_id},
             )
     except Exception:  # the refusal itself must never fail on the audit write
@@ -453,7 +454,7 @@ def issue(sp: SpConfig, pending: Pending, result: LoginResult) -> Response:
         "object_type": "saml_sp",
         "object_id": sp.entity_id,
         "cvr": result.cvr,
-        "request_id": request.headers.get("X-Request-ID"),
+        "request_id": current_request_id(),
         "details": {
             "assertion_id": assertion_id,
             "in_response_to": pending.request_id,
@@ -482,7 +483,7 @@ def issue(sp: SpConfig, pending: Pending, result: LoginResult) -> Response:
             name_id_format=pending.name_id_format,
             session_index=result.session_id,
         ),
-        ttl=getattr(services.settings, "session_absolute_hours", 10) * 3600,
+        ttl=services.settings.session_absolute_hours * 3600,
     )
     return post_form(pending.acs, "SAMLResponse", response, pending.relay_state)
 

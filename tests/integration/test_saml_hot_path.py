@@ -63,6 +63,18 @@ def test_reused_session_audits_login_and_issuance_together(world: World) -> None
         assert audit.verify_chain(db) is None
 
 
+def test_the_issuance_event_carries_the_request_id_of_the_response(world: World) -> None:
+    first = _sso(world, KY)
+    assert _status(world.login(first.headers["Location"])) == STATUS_SUCCESS
+    hostile = "a b;<x>"  # not a sane id: replaced, and the replacement is what is logged
+    http = world.client.get(
+        "/saml/sso?" + redirect_query(authn_request(KSD), relay_state="r"),
+        headers={"X-Request-ID": hostile},
+    )
+    issued = [e for e in _events(world) if e.action == "saml.assertion.issued"][-1]
+    assert issued.request_id == http.headers["X-Request-ID"] != hostile
+
+
 def test_pending_request_is_stored_only_when_the_login_shows_pages(world: World) -> None:
     state = world.app.extensions["sts"].state
     stored: list[str] = []
