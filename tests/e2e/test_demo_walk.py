@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,44 +22,17 @@ import pyotp
 import pytest
 
 from demo.run import Demo, start
-from tests.conftest import service_missing
+from tests.e2e.browser import chromium_context, free_port
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = os.environ.get("STS_TEST_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
 def browser_context() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        service_missing("Chromium", f"{CHROMIUM} not found (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        service_missing("Chromium", f"playwright is not installed: {exc}")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        context = browser.new_context(viewport={"width": 1000, "height": 700})
-        context.set_default_timeout(20_000)
+    with chromium_context(timeout_ms=20_000, viewport={"width": 1000, "height": 700}) as context:
         yield context
-        context.close()
-        browser.close()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ Uses Debian's Chromium (/usr/bin/chromium) through Playwright; nothing is downlo
 from __future__ import annotations
 
 import http.server
-import os
 import re
 import threading
 import time
@@ -18,27 +17,8 @@ import pyotp
 import pytest
 from werkzeug.serving import make_server
 
-from tests.conftest import service_missing
+from tests.e2e.browser import chromium_context, free_port
 from tests.login_kit import PASSWORD, add_user, database_of, login_settings, make_app
-
-CHROMIUM = os.environ.get("STS_TEST_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -87,19 +67,8 @@ def other_site(idp_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def page() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        service_missing("Chromium", f"{CHROMIUM} not found (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        service_missing("Chromium", f"playwright is not installed: {exc}")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        context = browser.new_context()
-        context.set_default_timeout(15_000)
+    with chromium_context(timeout_ms=15_000) as context:
         yield context.new_page()
-        context.close()
-        browser.close()
 
 
 def result(page: Any) -> dict[str, str]:
