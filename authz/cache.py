@@ -351,8 +351,9 @@ def invalidate_all(state: EphemeralState) -> None:
     publish(state, Scope(everything=True))
 
 
-def invalidate_catalogue(state: EphemeralState, data: dict[str, Any]) -> Scope:
-    """After ``stsctl import``: every municipality and fagsystem the file names."""
+def catalogue_scope(data: dict[str, Any]) -> Scope:
+    """What a catalogue import touches: the municipalities and fagsystemer the file names,
+    also as delegation targets and as the two sides of a serviceaftale."""
     scope = Scope(
         cvrs={
             str(m["cvr"])
@@ -366,6 +367,18 @@ def invalidate_catalogue(state: EphemeralState, data: dict[str, Any]) -> Scope:
     for jfr in data.get("jobfunktionsroller", []):
         if isinstance(jfr, dict):
             scope.cvrs |= {str(c) for c in jfr.get("delegated_to", []) or ()}
+    # A serviceaftale changes the tokens of its two systems (and empties agreement caches).
+    for aftale in data.get("serviceaftaler", []):
+        if isinstance(aftale, dict):
+            scope.fagsystems |= {
+                str(aftale[key]) for key in ("anvendersystem", "service") if key in aftale
+            }
+    return scope
+
+
+def invalidate_catalogue(state: EphemeralState, data: dict[str, Any]) -> Scope:
+    """After ``stsctl import``: every municipality and fagsystem the file names."""
+    scope = catalogue_scope(data)
     publish(state, scope)
     return scope
 

@@ -398,23 +398,54 @@ class SamlServiceProvider(Timestamped, Base):
 
 
 class AdminRoleAssignment(Base):
-    """An administrative role (Administrator, Godkender, ...) held by a user for a CVR."""
+    """An administrative role held by a user or an OIDC client (an integration).
+
+    Municipal roles (Administrator, Godkender, ...) are held for one CVR, the
+    Leverandøradministrator for one fagsystem, the operator globally. ``holder`` and
+    ``scope`` repeat the holder and the CVR / fagsystem as non-null text
+    (``user:<id>`` / ``client:<id>``; ``<cvr>`` / ``fagsystem:<id>`` / ``*``) so one
+    unique constraint forbids duplicates on every database.
+    """
 
     __tablename__ = "admin_role_assignments"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    client_id: Mapped[str | None] = mapped_column(
+        ForeignKey("oidc_clients.client_id", ondelete="CASCADE"), index=True
+    )
     role: Mapped[str] = mapped_column(String(40))
     cvr: Mapped[str | None] = mapped_column(ForeignKey("municipalities.cvr", ondelete="CASCADE"))
+    fagsystem_id: Mapped[str | None] = mapped_column(
+        ForeignKey("fagsystemer.id", ondelete="CASCADE"), index=True
+    )
+    holder: Mapped[str] = mapped_column(String(220))
+    scope: Mapped[str] = mapped_column(String(80))
     granted_by: Mapped[str | None] = mapped_column(String(256))
     granted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (
-        UniqueConstraint("user_id", "role", "cvr"),
+        UniqueConstraint("holder", "role", "scope"),
+        Index("ix_admin_role_assignments_cvr", "cvr"),
         CheckConstraint(
             "role in ('administrator', 'brugeradministrator', 'jobfunktionsrolleadministrator',"
-            " 'godkender', 'organisation_redaktoer', 'operator')",
+            " 'godkender', 'organisation_redaktoer', 'leverandoeradministrator', 'operator')",
             name="role",
+        ),
+        CheckConstraint(
+            "(user_id IS NOT NULL AND client_id IS NULL)"
+            " OR (user_id IS NULL AND client_id IS NOT NULL)",
+            name="one_holder",
+        ),
+        CheckConstraint(
+            "(role = 'operator' AND cvr IS NULL AND fagsystem_id IS NULL)"
+            " OR (role = 'leverandoeradministrator' AND cvr IS NULL"
+            " AND fagsystem_id IS NOT NULL)"
+            " OR (role NOT IN ('operator', 'leverandoeradministrator') AND cvr IS NOT NULL"
+            " AND fagsystem_id IS NULL)",
+            name="scope",
         ),
     )
 
@@ -452,12 +483,19 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(100), index=True)
     object_type: Mapped[str | None] = mapped_column(String(100))
     object_id: Mapped[str | None] = mapped_column(String(400))
-    cvr: Mapped[str | None] = mapped_column(String(8), index=True)
+    cvr: Mapped[str | None] = mapped_column(String(8))
     outcome: Mapped[str] = mapped_column(String(16), default="success")
     request_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    # Searches page backwards by id within one actor, object or municipality (migration 0005).
+    __table_args__ = (
+        Index("ix_audit_events_actor_id", "actor", "id"),
+        Index("ix_audit_events_object_id_id", "object_id", "id"),
+        Index("ix_audit_events_cvr_id", "cvr", "id"),
+    )
 
 
 class TotpCredential(Base):

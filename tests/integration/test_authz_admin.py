@@ -140,8 +140,17 @@ def store(sqlite_database: Database) -> dict[str, Any]:
 def test_load_admin(store: dict[str, Any]) -> None:
     db: Database = store["db"]
     with db.session() as session:
-        session.add(AdminRoleAssignment(user_id=store["anna"], role="godkender", cvr=A))
-        session.add(AdminRoleAssignment(user_id=store["anna"], role="operator", cvr=None))
+        holder = f"user:{store['anna']}"
+        session.add(
+            AdminRoleAssignment(
+                user_id=store["anna"], role="godkender", cvr=A, holder=holder, scope=A
+            )
+        )
+        session.add(
+            AdminRoleAssignment(
+                user_id=store["anna"], role="operator", cvr=None, holder=holder, scope="*"
+            )
+        )
     admin = load_admin(db, store["anna"])
     assert admin.roles == (("godkender", A), ("operator", None))
     assert admin.is_operator and admin.cvrs() == {A}
