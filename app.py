@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
+from admin.api.views import setup as setup_admin_api
 from authz.cache import AuthzEngine
 from certs.keys import KeyManager
 from connectors.base import Directory
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     setup_login(app, setup_directory(settings, database))
     app.register_blueprint(saml_blueprint)
     setup_oidc(app)
+    setup_admin_api(app)
     log.info(
         "application created",
         extra={"base_url": settings.base_url, "redis": bool(settings.redis_url)},

@@ -136,6 +136,14 @@ class Settings(BaseSettings):
     oidc_jwt_leeway_seconds: int = Field(
         60, ge=0, le=300, description="Clock skew allowed when verifying JWTs (bounded)"
     )
+    admin_api_rate_limit: int = Field(
+        1200, ge=0, description="Admin API requests per minute per caller (0: no limit)"
+    )
+    admin_api_user_clients: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="OIDC clients (comma-separated client ids) that may get a person's access "
+        "token for the admin API (code flow with resource=<base_url>/api/v1); empty: none",
+    )
     tls_client_cert_header: str | None = Field(
         None,
         description="Header in which a TLS-terminating proxy passes the client certificate "
@@ -150,6 +158,13 @@ class Settings(BaseSettings):
     @field_validator("ldap_urls", "tls_trusted_proxies", mode="before")
     @classmethod
     def _split_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("admin_api_user_clients", mode="before")
+    @classmethod
+    def _split_client_ids(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value

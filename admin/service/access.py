@@ -16,6 +16,17 @@ _ROLE_NAMES = {
     "leverandoeradministrator": "Leverandøradministrator",
     "operator": "operator",
 }
+_OBJECT_NAMES = {
+    "admin_role": "administrative roles",
+    "jfr": "jobfunktionsroller",
+    "assignment": "assignments",
+    "user": "users",
+    "org_unit": "org units",
+    "serviceaftale": "serviceaftaler",
+    "fagsystem": "fagsystemer",
+    "audit": "the audit trail",
+    "municipality": "the municipality",
+}
 
 
 def may_read(actor: Actor, obj: str, scope: str | None) -> bool:
@@ -36,6 +47,6 @@ def require(actor: Actor, action: str, obj: str, scope: str | None, missing: str
         raise NotFound(missing)
     holders = ", ".join(_ROLE_NAMES[role] for role in roles_with(action, obj)) or "an operator"
     raise Forbidden(
-        f"you may not {action} {obj.replace('_', ' ')} here; "
-        f"this needs one of these roles: {holders}"
+        f"you may not {action} {_OBJECT_NAMES.get(obj, obj)} here; "
+        f"ask someone with one of these roles: {holders}"
     )

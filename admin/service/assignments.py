@@ -231,7 +231,12 @@ def update_assignment(
             raise Invalid("the change is not valid", errors)
         merged = {key: value for key, value in before.items() if key != "id"}
         merged.update({key: body[key] for key in _VALUES if key in body})
-        item = {key: value for key, value in merged.items() if value is not None}
+        defaults = DEFAULTS["assignment"]
+        item = {
+            key: value
+            for key, value in merged.items()
+            if value is not None and not (key in defaults and value == defaults[key])
+        }
         catalogue_rules.check(session, "assignments", item, "assignment")
         # Users who lose the assignment must be invalidated too: compute them before.
         users_before = scope_of(session, Change(assignments={obj.id})).users

@@ -42,7 +42,7 @@ def errors_as_pointers(errors: list[CatalogueError], strip: int) -> list[tuple[s
 
 def check(session: Session, section: str, item: dict[str, Any], what: str) -> None:
     """Validate ``item`` as the only entry of catalogue ``section``; Invalid if it is not."""
-    errors = validate(session, {section: [item]})
+    errors = validate(session, {"version": 1, section: [item]})
     if errors:
         raise Invalid(f"the {what} is not valid", errors_as_pointers(errors, 2))
 
@@ -50,5 +50,5 @@ def check(session: Session, section: str, item: dict[str, Any], what: str) -> No
 def apply(session: Session, section: str, item: dict[str, Any], actor: str) -> ImportReport:
     """Upsert one validated catalogue object, as an import would (no import audit event)."""
     importer = Importer(session, actor)
-    importer.run({section: [item]}, prune=False)
+    importer.run({"version": 1, section: [item]}, prune=False)
     return importer.report

@@ -43,3 +43,9 @@ def require_municipality(session: Session, cvr: str) -> Municipality:
     if municipality is None:
         raise NotFound(f"municipality {cvr} not found")
     return municipality
+
+
+def require_exists(ctx: ServiceContext, cvr: str) -> None:
+    """NotFound unless ``cvr`` is a stored municipality (checked before any rights)."""
+    with ctx.database.session() as session:
+        require_municipality(session, cvr)

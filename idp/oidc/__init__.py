@@ -19,6 +19,8 @@ module                      specification
 ``introspection``           RFC 7662
 ``revocation``              RFC 7009
 ``userinfo``, ``bearer``    OIDC Core §5.3, RFC 6750
+``resource``                RFC 8707 resource indicators in a person's grants
+``api_bearer``              RFC 6750 for the administration API (``/api/v1``)
 ``rp_logout``               OIDC RP-Initiated Logout 1.0
 ``backchannel_logout``      OIDC Back-Channel Logout 1.0
 ``storage``                 every piece of ephemeral OAuth state, in one place
@@ -41,6 +43,7 @@ from authz.cache import CHANNEL as AUTHZ_CHANNEL
 from idp.context import EXTENSION as CORE_EXTENSION
 from idp.context import Services
 from idp.oidc.access_token import AccessTokenIssuer
+from idp.oidc.api_bearer import api_audience
 from idp.oidc.authorization import Rfc9207Issuer, finish_authorization
 from idp.oidc.authorization_code import AuthorizationCodeGrant
 from idp.oidc.client_credentials import SystemTokenGrant
@@ -78,6 +81,7 @@ def build_server(provider: Provider) -> OAuthServer:
             store=provider.store,
             user_seconds=settings.oidc_access_token_seconds,
             system_seconds=settings.oidc_system_token_seconds,
+            api_audience=api_audience(settings),
         ),
     )
     private_key_jwt = PrivateKeyJwt(settings.oidc_jwt_leeway_seconds)

@@ -3,7 +3,8 @@
 1. authlib validates client, exact redirect URI, response type, scope, PKCE and nonce.
 2. The OpenID parameters become a :class:`LoginRequest`: ``prompt=none`` → passive,
    ``prompt=login`` → forced, ``max_age``, ``acr_values`` (NSIS levels, raised to the
-   fagsystem's minimum), ``login_hint``, ``ui_locales``; ``id_token_hint`` is verified.
+   fagsystem's minimum), ``login_hint``, ``ui_locales``; ``id_token_hint`` is verified;
+   an RFC 8707 ``resource`` must be one the client may ask for (:mod:`idp.oidc.resource`).
 3. The request is parked in the ephemeral store and the shared login runs; its outcome
    comes back to :func:`finish_authorization`, which issues the code.
 
@@ -30,11 +31,12 @@ from flask import redirect
 from idp.loa import LoA
 from idp.login.types import FailureReason, LoginFailure, LoginRequest, LoginResult
 from idp.oidc.claims import required_loa
-from idp.oidc.errors import oauth_error
+from idp.oidc.errors import InvalidTargetError, oauth_error
 from idp.oidc.jose import TokenRejected, verify
 from idp.oidc.login_bridge import PROTOCOL
 from idp.oidc.pages import error_page
 from idp.oidc.provider import Provider, current_provider
+from idp.oidc.resource import requested_resource
 from idp.oidc.server import ParkedRequest
 from idp.oidc.storage import Login
 
@@ -80,6 +82,10 @@ def openid_parameters(provider: Provider, grant: Any) -> OpenIdParameters:
         raise _fail(grant, RequestNotSupportedError, "request objects are not supported")
     if data.get("request_uri"):
         raise _fail(grant, RequestURINotSupportedError, "request_uri is not supported")
+    try:
+        requested_resource(grant.request.payload.datalist, client, provider.services.settings)
+    except InvalidTargetError as exc:
+        raise _fail(grant, InvalidTargetError, str(exc.description)) from exc
     if data.get("response_mode") not in (None, "", "query"):
         raise _fail(grant, InvalidRequestError, "only response_mode=query is supported")
     prompts = set((data.get("prompt") or "").split())

@@ -9,6 +9,7 @@ or a logout token can never pass for an access token. A certificate-bound token
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 from flask import request as flask_request
 
 from idp.oidc.access_token import ACCESS_TOKEN_TYP
-from idp.oidc.jose import TokenRejected, verify
+from idp.oidc.jose import TokenRejected, Verified, verify
 from idp.oidc.mtls import presented_confirmation
 from idp.oidc.provider import Provider, current_provider
 from idp.oidc.storage import RefreshGrant
@@ -57,21 +58,36 @@ class AccessToken:
         return self.revoked
 
 
+ACCESS_TOKEN_CLAIMS = ("exp", "iat", "sub", "jti", "client_id")
+
+
+def verify_access_token(
+    provider: Provider,
+    token: str,
+    *,
+    audience: str | None = None,
+    require: Collection[str] = ACCESS_TOKEN_CLAIMS,
+    check_expiry: bool = True,
+) -> Verified:
+    """One of our access tokens (``typ: at+jwt``, our issuer and keys), or TokenRejected."""
+    return verify(
+        token,
+        provider.keys.verification_keys(),
+        typ=ACCESS_TOKEN_TYP,
+        issuer=provider.issuer,
+        audience=audience,
+        leeway=provider.services.settings.oidc_jwt_leeway_seconds,
+        require=require,
+        check_expiry=check_expiry,
+    )
+
+
 def read_access_token(
     provider: Provider, token: str, *, check_expiry: bool = True
 ) -> AccessToken | None:
     """Our access token, verified, with its revocation state; None when not one."""
     try:
-        verified = verify(
-            token,
-            provider.keys.verification_keys(),
-            typ=ACCESS_TOKEN_TYP,
-            issuer=provider.issuer,
-            audience=None,
-            leeway=provider.services.settings.oidc_jwt_leeway_seconds,
-            require=("exp", "iat", "sub", "jti", "client_id"),
-            check_expiry=check_expiry,
-        )
+        verified = verify_access_token(provider, token, check_expiry=check_expiry)
     except TokenRejected:
         return None
     jti = str(verified.claims["jti"])

@@ -11,6 +11,12 @@ A token is issued only when an *approved* service agreement exists for (anvender
 service, CVR); it carries the agreement's service-system roles and constraint values in
 ``priv``, ``aud`` = the service. Every issue and every refusal is audited (the refusal
 by the server's error handler, with the details gathered here).
+
+An integration calling the administration API asks with ``resource=<base>/api/v1``
+alone: no ``cvr`` (the API serves no single municipality) and no KOMBIT scope. It gets
+a token only when the client holds an administrative role (``admin_role_assignments``);
+``aud`` = the API, ``sub`` = the client id, no ``cvr`` or ``priv`` (what it may do is
+read from its roles at every API call), see :mod:`idp.oidc.api_bearer`.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from authlib.oauth2.rfc6749 import (
     grants,
 )
 
+from authz.admin import load_admin_client
 from idp.oidc.access_token import TokenSubject
+from idp.oidc.api_bearer import api_audience
 from idp.oidc.errors import InvalidTargetError, oauth_error
 from idp.oidc.mtls import presented_confirmation
 from idp.oidc.provider import Provider
@@ -93,6 +101,23 @@ def requested_target(oauth_request: Any) -> Target:
     return target
 
 
+def asks_for_api(oauth_request: Any, audience: str) -> bool:
+    """True for ``resource=<the API>``; then nothing else may name a target."""
+    data = oauth_request.payload.datalist
+    resources = data.get("resource", [])
+    if audience not in resources:
+        return False
+    if len(resources) > 1:
+        raise InvalidRequestError("ask for one service (resource) at a time")
+    if data.get("cvr"):
+        raise InvalidRequestError(
+            "the administration API serves no single municipality: leave out cvr"
+        )
+    if parse_kombit_scope(oauth_request.payload.scope or ""):
+        raise InvalidRequestError("scope and resource name different targets")
+    return True
+
+
 class SystemTokenGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
@@ -105,6 +130,9 @@ class SystemTokenGrant(grants.ClientCredentialsGrant):
         self.request.client = client
         if not client.check_grant_type(self.GRANT_TYPE):
             raise UnauthorizedClientError("the client may not use client_credentials")
+        if asks_for_api(self.request, api_audience(self.provider.services.settings)):
+            self._validate_api_request(client)
+            return
         target = requested_target(self.request)
         details: dict[str, Any] = {"service": target.service, "cvr": target.cvr}
         details["form"] = target.form
@@ -124,15 +152,41 @@ class SystemTokenGrant(grants.ClientCredentialsGrant):
                 f"{decision.refusal} for {client.fagsystem_id} to call {service.id} "
                 f"for CVR {target.cvr}",
             )
-        cnf = getattr(self.request, "certificate_confirmation", None)
-        if cnf is None and client.auth_method == "tls_client_auth":
-            cnf = presented_confirmation(self.provider.services.settings)
         self.request.user = TokenSubject(
             sub=client.client_id,
             audience=service.audience,
             cvr=target.cvr,
             privileges=granted,
-            cnf=cnf,
+            cnf=self._confirmation(client),
+        )
+
+    def _confirmation(self, client: Any) -> dict[str, str] | None:
+        cnf = getattr(self.request, "certificate_confirmation", None)
+        if cnf is None and client.auth_method == "tls_client_auth":
+            cnf = presented_confirmation(self.provider.services.settings)
+        return cnf
+
+    def _validate_api_request(self, client: Any) -> None:
+        """A token for the administration API, for a client holding an administrative role."""
+        audience = api_audience(self.provider.services.settings)
+        details: dict[str, Any] = {"service": audience, "form": "api"}
+        self.request.audit_details = details
+        admin = load_admin_client(self.provider.db(), client.client_id)
+        if not admin.roles:
+            details["refusal"] = "no administrative role"
+            raise oauth_error(
+                UnauthorizedClientError,
+                f"client {client.client_id} holds no administrative role, so it gets no "
+                "token for the administration API",
+            )
+        details["admin_roles"] = [f"{role}@{scope or '*'}" for role, scope in admin.roles]
+        self.request.user = TokenSubject(
+            sub=client.client_id,
+            audience=audience,
+            cvr=None,
+            privileges=(),
+            cnf=self._confirmation(client),
+            api_principal="client",
         )
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:

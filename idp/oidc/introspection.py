@@ -21,7 +21,7 @@ REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a token type name
 BEARER = "Bearer"
 _COPIED = (
     "scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti",
-    "cvr", "loa", "acr", "auth_time", "spec_ver", "priv", "act", "cnf",
+    "cvr", "loa", "acr", "auth_time", "spec_ver", "priv", "act", "cnf", "principal",
 )  # fmt: skip
 
 

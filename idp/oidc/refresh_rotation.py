@@ -4,7 +4,8 @@ Every use of a refresh token takes it from the store and issues a new one in the
 family (same grant id, same end time; rotation never extends a login). A token that was
 already rotated and comes back means two parties hold it: the whole family is revoked,
 the honest client included, which is what the BCP asks. Privileges are resolved anew
-at each refresh, so a withdrawn role disappears at the next refresh.
+at each refresh, so a withdrawn role disappears at the next refresh. A family keeps its
+RFC 8707 resource (:mod:`idp.oidc.resource`): a refresh may name it, never change it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from idp.oidc.access_token import TokenSubject
 from idp.oidc.authorization_code import subject_for_login
 from idp.oidc.clients import AUTH_METHODS
 from idp.oidc.provider import Provider
+from idp.oidc.resource import granted_resource, requested_resource
 from idp.oidc.storage import RefreshGrant
 
 
@@ -35,6 +37,16 @@ class RotatingRefreshTokenGrant(grants.RefreshTokenGrant):
         if len(token) > 200:
             raise InvalidGrantError("unknown refresh token")
         store = self.provider.store
+        asked = requested_resource(
+            self.request.payload.datalist, client, self.provider.services.settings
+        )
+        self.request.requested_resource = asked
+        if asked is not None:
+            # A refused resource must not spend the refresh token (its next use would
+            # look like reuse and end the family), so compare before taking it.
+            current = store.peek_refresh_token(token)
+            if current is not None and current.check_client(client):
+                granted_resource(asked, current.resource, client, may_widen=False)
         use = store.use_refresh_token(token)
         if use.grant is None:
             if use.reused_family:
@@ -57,13 +69,21 @@ class RotatingRefreshTokenGrant(grants.RefreshTokenGrant):
         raise NotImplementedError("replaced by _validate_request_token")
 
     def authenticate_user(self, refresh_token: RefreshGrant) -> TokenSubject:
+        client = self.request.client
+        resource = granted_resource(
+            getattr(self.request, "requested_resource", None),
+            refresh_token.resource,
+            client,
+            may_widen=False,
+        )
         return subject_for_login(
             self.provider,
             self.request,
-            self.request.client,
+            client,
             refresh_token.login,
             refresh_token.grant_id,
             refresh_token.expires_at,
+            resource,
         )
 
     def revoke_old_credential(self, refresh_token: RefreshGrant) -> None:

@@ -82,6 +82,7 @@ class CodeGrant:
     code_challenge: str | None = None
     code_challenge_method: str | None = None
     acr: str | None = None
+    resource: str | None = None  # RFC 8707: the administration API; None: the fagsystem
 
     # authlib's AuthorizationCodeMixin / OpenID mixin interface
     def get_redirect_uri(self) -> str | None:
@@ -125,6 +126,7 @@ class RefreshGrant:
     expires_at: int  # end of the family: the login's refresh lifetime, never extended
     cnf: dict[str, str] | None = None
     acr: str | None = None
+    resource: str | None = None  # kept by every rotation (RFC 8707 §2.2)
 
     def check_client(self, client: Any) -> bool:
         return bool(client.get_client_id() == self.client_id)
