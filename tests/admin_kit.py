@@ -253,9 +253,12 @@ class ApiWorld:
             return user.id
 
 
-def make_world(template: Path, data_dir: Path, *, database_url: str | None = None) -> ApiWorld:
+def make_world(
+    template: Path, data_dir: Path, *, database_url: str | None = None, **extra: str
+) -> ApiWorld:
     shutil.copytree(template, data_dir)
-    extra = {"STS_DATABASE_URL": database_url} if database_url else {}
+    if database_url:
+        extra["STS_DATABASE_URL"] = database_url
     settings = settings_for(data_dir, **extra)
     if database_url:
         database = Database(database_url)
