@@ -176,7 +176,9 @@ def components() -> dict[str, Schema]:
         "required": ["url"],
         "properties": {"url": {**defs["url"], "maxLength": 1000}},
     }
-    schemas["OidcClientBody"] = _without(defs["oidc_client"], "client_secret_env", required=())
+    schemas["OidcClientBody"] = _without(
+        defs["oidc_client"], "client_secret_env", "admin_roles", required=()
+    )
     schemas["OidcClient"] = {
         "type": "object",
         "required": ["client_id", "fagsystem"],

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import Table, bindparam, select, text
+from sqlalchemy import Table, bindparam, func, select, text
 from sqlalchemy import event as orm_event
 from sqlalchemy.orm import Session
 
@@ -30,7 +30,22 @@ GENESIS = "0" * 64
 _LOCK_KEY = 0x5354_5341  # PostgreSQL advisory lock serialising appends to the chain
 
 
-def _digest(event: AuditEvent) -> str:
+class _Content(Protocol):
+    """What the hash covers: an :class:`AuditEvent`, or a row of its table."""
+
+    at: dt.datetime
+    actor: str
+    action: str
+    object_type: str | None
+    object_id: str | None
+    cvr: str | None
+    outcome: str
+    request_id: str | None
+    details: dict[str, Any]
+    prev_hash: str
+
+
+def _digest(event: _Content) -> str:
     at = event.at if event.at.tzinfo else event.at.replace(tzinfo=dt.UTC)  # SQLite: naive UTC
     content = {
         "at": at.isoformat(),
@@ -298,11 +313,82 @@ def _fresh_copy(event: AuditEvent) -> AuditEvent:
     )
 
 
+@dataclass(frozen=True)
+class ChainBreak:
+    """The first event where the chain does not hold, and what is wrong with it.
+
+    ``content_ok`` is False when the row no longer hashes to its stored hash (it was
+    changed after it was written); ``link_ok`` is False when its ``prev_hash`` is not the
+    hash of the event before it (an event before it was removed, or it was moved).
+    """
+
+    id: int
+    at: dt.datetime
+    action: str
+    actor: str
+    content_ok: bool
+    link_ok: bool
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """The outcome of :func:`check_chain`: how many events were checked, and any break."""
+
+    checked: int
+    broken: ChainBreak | None
+    first_id: int | None = None  # the first event checked (None: there were none)
+
+    @property
+    def intact(self) -> bool:
+        return self.broken is None
+
+
+VERIFY_BATCH = 2000  # rows fetched per round trip while streaming the chain
+
+
+def check_chain(
+    session: Session, *, since: dt.datetime | None = None, batch: int = VERIFY_BATCH
+) -> ChainCheck:
+    """Check the hash chain in id order, streaming: memory stays bounded at any length.
+
+    With ``since``, start at the first event stamped at or after it and check its link to
+    the event before it too. Removing the newest events leaves no trace in the chain
+    itself; everything else (a changed, removed or reordered event) is caught at the first
+    event where the chain breaks.
+    """
+    start_id: int | None = None
+    previous = GENESIS
+    if since is not None:
+        start_id = session.scalar(select(func.min(_TABLE.c.id)).where(_TABLE.c.at >= since))
+        if start_id is None:
+            return ChainCheck(0, None)
+        before = session.scalar(
+            select(_TABLE.c.hash)
+            .where(_TABLE.c.id < start_id)
+            .order_by(_TABLE.c.id.desc())
+            .limit(1)
+        )
+        previous = before or GENESIS
+    statement = select(_TABLE).order_by(_TABLE.c.id).execution_options(yield_per=batch)
+    if start_id is not None:
+        statement = statement.where(_TABLE.c.id >= start_id)
+    checked = 0
+    first_id: int | None = None
+    for row in session.execute(statement):
+        if first_id is None:
+            first_id = row.id
+        link_ok = row.prev_hash == previous
+        content_ok = _digest(row) == row.hash
+        if not (link_ok and content_ok):
+            at = row.at if row.at.tzinfo else row.at.replace(tzinfo=dt.UTC)
+            broken = ChainBreak(row.id, at, row.action, row.actor, content_ok, link_ok)
+            return ChainCheck(checked, broken, first_id)
+        checked += 1
+        previous = row.hash
+    return ChainCheck(checked, None, first_id)
+
+
 def verify_chain(session: Session) -> int | None:
     """Return the id of the first event whose hash or link is wrong, or None if intact."""
-    previous = GENESIS
-    for event in session.scalars(select(AuditEvent).order_by(AuditEvent.id)):
-        if event.prev_hash != previous or _digest(event) != event.hash:
-            return event.id
-        previous = event.hash
-    return None
+    broken = check_chain(session).broken
+    return broken.id if broken else None

@@ -16,6 +16,17 @@ from store.catalogue.world import ConstraintTypeView, World
 
 Item = dict[str, Any]
 
+# Administrative roles (the same as authz.admin's; the store does not import the engine).
+ADMIN_CVR_ROLES = (
+    "administrator",
+    "brugeradministrator",
+    "jobfunktionsrolleadministrator",
+    "godkender",
+    "organisation_redaktoer",
+)
+ADMIN_FAGSYSTEM_ROLE = "leverandoeradministrator"
+ADMIN_OPERATOR = "operator"
+
 
 class StructureChecks:
     """Collects semantic errors; checks municipalities with org units, and fagsystemer."""
@@ -198,6 +209,61 @@ class StructureChecks:
         method = client.get("token_endpoint_auth_method", "client_secret_basic")
         if method.startswith("client_secret") and "client_secret_env" not in client:
             self.error(f"{method} needs client_secret_env: the variable holding the secret", *path)
+        self.check_admin_roles(client.get("admin_roles", []), *path, "admin_roles")
+
+    # -- administrative roles (users and OIDC clients) -------------------------------------
+
+    def check_admin_roles(self, roles: list[Item], *path: str | int) -> None:
+        """``admin_roles`` of one user or client: known roles, each in a scope that exists."""
+        self.duplicates(
+            [admin_role_key(held) for held in roles],
+            "duplicate administrative role {key} (first at [{first}])",
+            *path,
+        )
+        for index, held in enumerate(roles):
+            where = (*path, index)
+            role = held["role"]
+            if role == ADMIN_OPERATOR:
+                self.error(
+                    "the operator role is never given in a catalogue; give it with "
+                    "`stsctl admin grant NAME --role operator`",
+                    *where,
+                    "role",
+                )
+            elif role in ADMIN_CVR_ROLES:
+                if "cvr" in held:
+                    self.known_cvr(held["cvr"], *where, "cvr")
+                else:
+                    self.error(f"{role} is held for a municipality: add its cvr", *where, "cvr")
+                if "fagsystem" in held:
+                    self.error(
+                        f"{role} is held for a municipality, not a fagsystem; remove fagsystem",
+                        *where,
+                        "fagsystem",
+                    )
+            elif role == ADMIN_FAGSYSTEM_ROLE:
+                fagsystem = held.get("fagsystem")
+                if fagsystem is None:
+                    self.error(f"{role} is held for a fagsystem: add its id", *where, "fagsystem")
+                elif fagsystem not in self.world.fagsystemer:
+                    self.error(
+                        f"unknown fagsystem {fagsystem}; add it under fagsystemer",
+                        *where,
+                        "fagsystem",
+                    )
+                if "cvr" in held:
+                    self.error(
+                        f"{role} is held for a fagsystem, not a municipality; remove cvr",
+                        *where,
+                        "cvr",
+                    )
+            else:
+                known = ", ".join((*ADMIN_CVR_ROLES, ADMIN_FAGSYSTEM_ROLE))
+                self.error(
+                    f"unknown administrative role {role!r}; it must be one of {known}",
+                    *where,
+                    "role",
+                )
 
     def check_constraint_types(self, system: Item, path: tuple[str | int, ...]) -> None:
         types = system.get("constraint_types", [])
@@ -241,3 +307,9 @@ class StructureChecks:
                     "constraints",
                     index,
                 )
+
+
+def admin_role_key(held: Item) -> str:
+    """An administrative role as a reader names it: ``godkender for 29189846``."""
+    scope = held.get("cvr") or held.get("fagsystem")
+    return f"{held['role']} for {scope}" if scope else str(held["role"])

@@ -6,6 +6,13 @@ hashes are not. SAML metadata is written inline (``metadata``), so the export do
 depend on files next to it. With ``cvr`` only that municipality's org units, users,
 jobfunktionsroller, assignments (made by it) and serviceaftaler are written; fagsystemer
 are global and always written whole, so the export stays importable on its own.
+
+Administrative roles are written as ``admin_roles`` of their users and OIDC clients,
+sorted, without the operator role (never in a catalogue). With ``cvr``, a holder's roles
+are written only when every one of them is held for that municipality or for a
+fagsystem: an export never shows another municipality's roles, and because a holder
+named without ``admin_roles`` keeps its roles at import, importing the export changes
+nothing either way.
 """
 
 from __future__ import annotations
@@ -16,8 +23,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from store.catalogue.checks import ADMIN_OPERATOR
 from store.catalogue.common import DEFAULTS, kind_list
 from store.models import (
+    AdminRoleAssignment,
     Assignment,
     ConstraintType,
     Fagsystem,
@@ -38,16 +47,19 @@ Item = dict[str, Any]
 def export_catalogue(session: Session, cvr: str | None = None) -> Item:
     """The store (or one municipality of it) in the catalogue format, without defaults."""
     users = {user.id: user for user in session.scalars(select(User))}
+    held = _admin_roles(session, cvr)
     return {
         "version": 1,
         "municipalities": _municipalities(session, cvr, users),
         "fagsystemer": [
-            _fagsystem(session, system)
+            _fagsystem(session, system, held)
             for system in session.scalars(select(Fagsystem).order_by(Fagsystem.id))
         ],
         "jobfunktionsroller": _jfrs(session, cvr),
         "users": [
-            _user(user) for user in sorted(users.values(), key=_user_order) if _local_of(user, cvr)
+            _user(user, held)
+            for user in sorted(users.values(), key=_user_order)
+            if _local_of(user, cvr)
         ],
         "assignments": _assignments(session, cvr, users),
         "serviceaftaler": _serviceaftaler(session, cvr),
@@ -97,7 +109,31 @@ def _org_unit(unit: OrgUnit, users: dict[str, User]) -> Item:
     return {**item, **_strip("org_unit", {"manager": manager})}
 
 
-def _fagsystem(session: Session, system: Fagsystem) -> Item:
+def _admin_roles(session: Session, cvr: str | None) -> dict[str, list[Item]]:
+    """Each holder's exportable administrative roles, sorted (see the module docstring)."""
+    held: dict[str, list[Item]] = {}
+    for row in session.scalars(
+        select(AdminRoleAssignment).where(AdminRoleAssignment.role != ADMIN_OPERATOR)
+    ):
+        item: Item = {"role": row.role}
+        if row.fagsystem_id is not None:
+            item["fagsystem"] = row.fagsystem_id
+        else:
+            item["cvr"] = row.cvr
+        held.setdefault(row.holder, []).append(item)
+    return {
+        holder: sorted(items, key=lambda i: (i["role"], i.get("cvr") or i.get("fagsystem")))
+        for holder, items in held.items()
+        if cvr is None or all(item.get("cvr") in (None, cvr) for item in items)
+    }
+
+
+def _with_admin_roles(item: Item, held: dict[str, list[Item]], holder: str) -> Item:
+    roles = held.get(holder)
+    return {**item, "admin_roles": roles} if roles else item
+
+
+def _fagsystem(session: Session, system: Fagsystem, held: dict[str, list[Item]]) -> Item:
     owned = {"fagsystem_id": system.id}
     kinds = list(system.kinds)
     item: Item = {
@@ -116,7 +152,7 @@ def _fagsystem(session: Session, system: Fagsystem) -> Item:
             )
         ],
         "oidc_clients": [
-            _client(c)
+            _client(c, held)
             for c in session.scalars(
                 select(OidcClient).filter_by(**owned).order_by(OidcClient.client_id)
             )
@@ -140,9 +176,10 @@ def _saml(sp: SamlServiceProvider) -> Item:
     return {"metadata": sp.metadata_xml, **_strip("saml_sp", flags)}
 
 
-def _client(client: OidcClient) -> Item:
+def _client(client: OidcClient, held: dict[str, list[Item]]) -> Item:
     values = {key: getattr(client, key) for key in DEFAULTS["oidc_client"]}
-    return {"client_id": client.client_id, **_strip("oidc_client", values)}
+    item = {"client_id": client.client_id, **_strip("oidc_client", values)}
+    return _with_admin_roles(item, held, f"client:{client.client_id}")
 
 
 def _ctype(ctype: ConstraintType) -> Item:
@@ -176,7 +213,7 @@ def _jfrs(session: Session, cvr: str | None) -> list[Item]:
     return result
 
 
-def _user(user: User) -> Item:
+def _user(user: User, held: dict[str, list[Item]]) -> Item:
     values = {
         "name": user.name,
         "given_name": user.given_name,
@@ -187,7 +224,8 @@ def _user(user: User) -> Item:
         "password_env": user.password_env,
         "disabled": user.disabled,
     }
-    return {"username": user.username, "cvr": user.cvr, "uuid": user.id, **_strip("user", values)}
+    item = {"username": user.username, "cvr": user.cvr, "uuid": user.id, **_strip("user", values)}
+    return _with_admin_roles(item, held, f"user:{user.id}")
 
 
 def _assignments(session: Session, cvr: str | None, users: dict[str, User]) -> list[Item]:

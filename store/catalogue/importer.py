@@ -13,6 +13,11 @@ with an ``external_id`` belong to their connector and are never pruned either. A
 that is pruned takes its assignments with it, including delegated ones made by another
 municipality; those are counted as deleted assignments.
 
+Administrative roles: a user or OIDC client named with ``admin_roles`` ends up holding
+exactly those roles (created and deleted are counted as ``admin_role``); named without
+the key, its roles are left alone, with or without ``prune``. The operator role is never
+in a catalogue and never touched by an import. A pruned user's roles go with it.
+
 Secrets: a user's ``password_env`` / a client's ``client_secret_env`` names an
 environment variable read at import time and stored as an argon2 hash. When the
 variable is not set, no new hash is made: an existing hash for the same variable name is
@@ -31,6 +36,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from store import audit
+from store.catalogue.checks import ADMIN_FAGSYSTEM_ROLE, ADMIN_OPERATOR
 from store.catalogue.common import DEFAULTS, CatalogueInvalid, kind_list, parse_date
 from store.catalogue.loading import metadata_entity_id
 from store.catalogue.prune import Pruner
@@ -38,6 +44,7 @@ from store.catalogue.report import ImportReport
 from store.catalogue.validation import validate
 from store.db import Database
 from store.models import (
+    AdminRoleAssignment,
     Assignment,
     Base,
     ConstraintType,
@@ -93,6 +100,13 @@ def _with_defaults(kind: str, item: Item) -> Item:
     return {**DEFAULTS[kind], **item}
 
 
+def _admin_scope(item: Item) -> str:
+    """The stored ``scope`` of a (validated) catalogue administrative role."""
+    if item["role"] == ADMIN_FAGSYSTEM_ROLE:
+        return f"fagsystem:{item['fagsystem']}"
+    return str(item["cvr"])
+
+
 def _assign(obj: Base, values: Item) -> bool:
     """Set attributes that differ; return whether any did (unchanged values are not touched)."""
     changed = False
@@ -132,6 +146,7 @@ class _Importer:
         for system in data.get("fagsystemer", []):
             self.import_fagsystem(_with_defaults("fagsystem", system))
         self.session.flush()
+        self.import_admin_roles(data)
         for jfr in data.get("jobfunktionsroller", []):
             self.import_jfr(_with_defaults("jobfunktionsrolle", jfr))
         self.session.flush()
@@ -298,6 +313,56 @@ class _Importer:
             metadata_source=sp.get("metadata_url") or sp.get("metadata_file"),
         )
         self.upsert("saml_sp", SamlServiceProvider, entity_id, values, {"entity_id": entity_id})
+
+    # -- administrative roles ----------------------------------------------------------
+
+    def import_admin_roles(self, data: Item) -> None:
+        """A user or client named with ``admin_roles`` ends up holding exactly those.
+
+        Named without the key, its roles are left alone; the operator role is never
+        touched (it is not in catalogues: ``stsctl admin grant`` gives it).
+        """
+        for user in data.get("users", []):
+            if "admin_roles" in user:
+                user_id = self.user_id(user["cvr"], user["username"])
+                self.replace_admin_roles(f"user:{user_id}", {"user_id": user_id}, user)
+        for system in data.get("fagsystemer", []):
+            for client in system.get("oidc_clients", []):
+                if "admin_roles" in client:
+                    client_id = client["client_id"]
+                    holder = {"client_id": client_id}
+                    self.replace_admin_roles(f"client:{client_id}", holder, client)
+        self.session.flush()
+
+    def replace_admin_roles(self, holder: str, keys: Item, named: Item) -> None:
+        wanted = {(item["role"], _admin_scope(item)): item for item in named["admin_roles"]}
+        stored = {
+            (row.role, row.scope): row
+            for row in self.session.scalars(
+                select(AdminRoleAssignment).where(
+                    AdminRoleAssignment.holder == holder,
+                    AdminRoleAssignment.role != ADMIN_OPERATOR,
+                )
+            )
+        }
+        for key, row in stored.items():
+            if key not in wanted:
+                self.session.delete(row)
+                self.report.deleted["admin_role"] += 1
+        for key, item in wanted.items():
+            if key not in stored:
+                self.session.add(
+                    AdminRoleAssignment(
+                        **keys,
+                        role=item["role"],
+                        cvr=item.get("cvr"),
+                        fagsystem_id=item.get("fagsystem"),
+                        holder=holder,
+                        scope=key[1],
+                        granted_by=self.actor,
+                    )
+                )
+                self.report.created["admin_role"] += 1
 
     # -- jobfunktionsroller, assignments, serviceaftaler -----------------------------------
 

@@ -171,6 +171,7 @@ class _Checker(StructureChecks):
                     index,
                     "org_unit",
                 )
+            self.check_admin_roles(user.get("admin_roles", []), "users", index, "admin_roles")
 
     # -- assignments -------------------------------------------------------------------
 
