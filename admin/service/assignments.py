@@ -22,7 +22,7 @@ from admin.service.context import ServiceContext
 from admin.service.paging import Page, Paging, page
 from authz.cache import Change, scope_of
 from store.catalogue.common import DEFAULTS, parse_date
-from store.catalogue.importer import _Importer as Importer
+from store.catalogue.importer import resolve_subject, user_ids
 from store.models import Assignment, Group, User
 
 _SUBJECTS = ("user", "group", "org_unit")
@@ -36,37 +36,47 @@ def _missing(cvr: str) -> str:
 
 
 def render(session: Session, obj: Assignment) -> dict[str, Any]:
-    subject: dict[str, Any]
-    if obj.user_id:
-        subject = {"user": session.scalar(select(User.username).where(User.id == obj.user_id))}
-    elif obj.group_id:
-        group = session.get(Group, obj.group_id)
-        subject = {"group": (group.object_guid or group.dn) if group else obj.group_id}
-    else:
-        subject = {"org_unit": obj.org_unit_uuid}
-    excepted = (
-        list(
-            session.scalars(
-                select(User.username)
-                .where(User.id.in_(obj.excepted_user_ids))
-                .order_by(User.username)
-            )
+    return render_all(session, [obj])[0]
+
+
+def render_all(session: Session, objects: list[Assignment]) -> list[dict[str, Any]]:
+    """Assignments in the catalogue's shape, with one lookup of the users and groups named."""
+    user_ids = {uid for obj in objects for uid in (obj.user_id, *obj.excepted_user_ids) if uid}
+    names: dict[str, str] = {}
+    if user_ids:
+        rows = session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
+        names = {row.id: row.username for row in rows}
+    group_ids = {obj.group_id for obj in objects if obj.group_id}
+    groups = {
+        group.id: group.object_guid or group.dn
+        for group in (
+            session.scalars(select(Group).where(Group.id.in_(group_ids))) if group_ids else ()
         )
-        if obj.excepted_user_ids
-        else []
-    )
-    return {
-        "id": obj.id,
-        "cvr": obj.cvr,
-        "role": obj.jfr_id,
-        **subject,
-        "valid_from": obj.valid_from.isoformat() if obj.valid_from else None,
-        "valid_to": obj.valid_to.isoformat() if obj.valid_to else None,
-        "case_number": obj.case_number,
-        "inherit": obj.inherit,
-        "except_users": excepted,
-        "constraints": dict(obj.constraints),
     }
+    items = []
+    for obj in objects:
+        subject: dict[str, Any]
+        if obj.user_id:
+            subject = {"user": names.get(obj.user_id, obj.user_id)}
+        elif obj.group_id:
+            subject = {"group": groups.get(obj.group_id, obj.group_id)}
+        else:
+            subject = {"org_unit": obj.org_unit_uuid}
+        items.append(
+            {
+                "id": obj.id,
+                "cvr": obj.cvr,
+                "role": obj.jfr_id,
+                **subject,
+                "valid_from": obj.valid_from.isoformat() if obj.valid_from else None,
+                "valid_to": obj.valid_to.isoformat() if obj.valid_to else None,
+                "case_number": obj.case_number,
+                "inherit": obj.inherit,
+                "except_users": sorted(names[u] for u in obj.excepted_user_ids if u in names),
+                "constraints": dict(obj.constraints),
+            }
+        )
+    return items
 
 
 def _load(session: Session, cvr: str, assignment_id: str) -> Assignment:
@@ -108,7 +118,7 @@ def list_assignments(
             id_column=Assignment.id,
             paging=paging,
             default_sort="id",
-            render=lambda obj: render(session, obj),
+            render_many=lambda objects: render_all(session, objects),
         )
 
 
@@ -155,7 +165,7 @@ def _duplicate(session: Session, obj: Assignment) -> str | None:
     )
 
 
-def _values(importer: Importer, item: dict[str, Any]) -> dict[str, Any]:
+def _values(session: Session, item: dict[str, Any]) -> dict[str, Any]:
     full = {**DEFAULTS["assignment"], **item}
     return {
         "valid_from": parse_date(full["valid_from"]),
@@ -163,7 +173,7 @@ def _values(importer: Importer, item: dict[str, Any]) -> dict[str, Any]:
         "case_number": full["case_number"],
         "inherit": full["inherit"],
         "constraints": dict(full["constraints"]),
-        "excepted_user_ids": [importer.user_id(item["cvr"], name) for name in full["except_users"]],
+        "excepted_user_ids": user_ids(session, item["cvr"], list(full["except_users"])),
     }
 
 
@@ -177,15 +187,14 @@ def create_assignment(
         if body.get("id") and session.get(Assignment, body["id"]) is not None:
             raise Conflict(f"an assignment with id {body['id']} exists already")
         catalogue_rules.check(session, "assignments", item, "assignment")
-        importer = Importer(session, actor.id)
-        subject_type, subject_id = importer.resolve_subject(item)
+        subject_type, subject_id = resolve_subject(session, item)
         column = "org_unit_uuid" if subject_type == "org_unit" else f"{subject_type}_id"
         obj = Assignment(
             cvr=cvr,
             jfr_id=item["role"],
             subject_type=subject_type,
             **{column: subject_id},
-            **_values(importer, item),
+            **_values(session, item),
         )
         if body.get("id"):
             obj.id = body["id"]
@@ -240,7 +249,7 @@ def update_assignment(
         catalogue_rules.check(session, "assignments", item, "assignment")
         # Users who lose the assignment must be invalidated too: compute them before.
         users_before = scope_of(session, Change(assignments={obj.id})).users
-        for key, value in _values(Importer(session, actor.id), item).items():
+        for key, value in _values(session, item).items():
             setattr(obj, key, value)
         other = _duplicate(session, obj)
         if other:

@@ -15,8 +15,7 @@ from sqlalchemy.orm import Session
 
 from admin.errors import Invalid
 from store.catalogue import CatalogueError, validate
-from store.catalogue.importer import ImportReport
-from store.catalogue.importer import _Importer as Importer
+from store.catalogue.importer import ImportReport, apply_validated
 
 _PART = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]')
 
@@ -49,6 +48,4 @@ def check(session: Session, section: str, item: dict[str, Any], what: str) -> No
 
 def apply(session: Session, section: str, item: dict[str, Any], actor: str) -> ImportReport:
     """Upsert one validated catalogue object, as an import would (no import audit event)."""
-    importer = Importer(session, actor)
-    importer.run({"version": 1, section: [item]}, prune=False)
-    return importer.report
+    return apply_validated(session, {"version": 1, section: [item]}, actor=actor)

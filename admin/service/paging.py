@@ -64,9 +64,11 @@ def page(
     id_column: Any,
     paging: Paging,
     default_sort: str,
-    render: Callable[[Any], dict[str, Any]],
+    render: Callable[[Any], dict[str, Any]] | None = None,
+    render_many: Callable[[list[Any]], list[dict[str, Any]]] | None = None,
 ) -> Page:
-    """One page of ``statement``'s rows (ORM objects or rows), rendered by ``render``."""
+    """One page of ``statement``'s rows (ORM objects or rows), rendered by ``render``
+    (one at a time) or ``render_many`` (the whole page at once, e.g. with one lookup)."""
     sort = paging.sort or default_sort
     name = sort.removeprefix("-")
     descending = sort.startswith("-")
@@ -96,7 +98,12 @@ def page(
     rows = list(session.execute(statement.order_by(*order).limit(paging.limit + 1)))
     more = len(rows) > paging.limit
     rows = rows[: paging.limit]
-    items = [render(row[0] if len(row) == 1 else row) for row in rows]
+    objects = [row[0] if len(row) == 1 else row for row in rows]
+    if render_many is not None:
+        items = render_many(objects)
+    else:
+        assert render is not None
+        items = [render(obj) for obj in objects]
     next_cursor = None
     if more and rows:
         last = rows[-1]

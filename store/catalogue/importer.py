@@ -95,6 +95,28 @@ def _import(session: Session, data: Item, *, prune: bool, actor: str) -> ImportR
     return importer.report
 
 
+def apply_validated(session: Session, data: Item, *, actor: str) -> ImportReport:
+    """Upsert an already validated catalogue fragment without an import audit event.
+
+    For callers that validate with :func:`validate` and record their own audit event in
+    the same transaction (the admin service layer). Never prunes.
+    """
+    importer = _Importer(session, actor)
+    importer.run(data, prune=False)
+    return importer.report
+
+
+def resolve_subject(session: Session, assignment: Item) -> tuple[str, str]:
+    """(subject type, stored id) of a validated catalogue assignment's user, group or unit."""
+    return _Importer(session, "-").resolve_subject(assignment)
+
+
+def user_ids(session: Session, cvr: str, usernames: list[str]) -> list[str]:
+    """The stored ids of validated usernames of municipality ``cvr``, in order."""
+    importer = _Importer(session, "-")
+    return [importer.user_id(cvr, name) for name in usernames]
+
+
 def _with_defaults(kind: str, item: Item) -> Item:
     """``item`` with the documented default for every key it leaves out."""
     return {**DEFAULTS[kind], **item}
