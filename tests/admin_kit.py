@@ -147,7 +147,10 @@ def catalogue() -> dict[str, Any]:
             {"username": "karen", "cvr": A, "name": "Karen Kristensen"},
             {"username": "bo", "cvr": B, "name": "Bo Bertelsen"},
         ],
-        "assignments": [{"user": "anne", "cvr": A, "role": JFR_A, "case_number": "26-1"}],
+        "assignments": [
+            {"user": "anne", "cvr": A, "role": JFR_A, "case_number": "26-1"},
+            {"user": "bo", "cvr": B, "role": JFR_B},
+        ],
         "serviceaftaler": [
             {
                 "id": f"sa-{status}-{name}",

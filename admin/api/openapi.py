@@ -26,6 +26,12 @@ _ERRORS = {
     "503": "A database or cache is unavailable; try again.",
 }
 _TEXT = {"type": "string"}
+_HEADERS = {
+    "401": ("WWW-Authenticate", 'Bearer realm="/api/v1", error="…" (RFC 6750, RFC 9470)'),
+    "405": ("Allow", "The methods the path has."),
+    "429": ("Retry-After", "Seconds until the caller may try again."),
+    "503": ("Retry-After", "Seconds until a retry makes sense."),
+}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -72,6 +78,9 @@ def _operation(
             "description": description,
             "content": {"application/problem+json": {"schema": _ref("Problem")}},
         }
+        if code in _HEADERS:
+            name, text = _HEADERS[code]
+            responses[code]["headers"] = {name: {"description": text, "schema": {"type": "string"}}}
     operation: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": responses}
     if parameters:
         operation["parameters"] = parameters
