@@ -490,11 +490,15 @@ class AuditEvent(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
-    # Searches page backwards by id within one actor, object or municipality (migration 0005).
+    # Searches page backwards by id within one actor, object or municipality (migration
+    # 0005), and by actor or object within one municipality, as its Administrator searches
+    # (migration 0006).
     __table_args__ = (
         Index("ix_audit_events_actor_id", "actor", "id"),
         Index("ix_audit_events_object_id_id", "object_id", "id"),
         Index("ix_audit_events_cvr_id", "cvr", "id"),
+        Index("ix_audit_events_cvr_actor_id", "cvr", "actor", "id"),
+        Index("ix_audit_events_cvr_object_id_id", "cvr", "object_id", "id"),
     )
 
 
