@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from admin.errors import Invalid
 from store.catalogue import CatalogueError, validate
-from store.catalogue.importer import ImportReport, apply_validated
+from store.catalogue.importer import apply_validated
+from store.catalogue.report import ImportReport
 
 _PART = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]')
 
