@@ -16,7 +16,7 @@ migrated with our Alembic migrations (0005: audit indexes by (actor, id), (objec
   issuance by 300 system clients (Zipf-distributed: a few clients issue most tokens) most
   of all, SAML assertions, logins, AD syncs, and administrative changes by about 400
   administrators and integrations on assignments, jobfunktionsroller, users and agreements
-  that exist in the world. Each event is chained with ``store.audit._digest``, the
+  that exist in the world. Each event is chained with ``store.audit.digest``, the
   function ``verify_chain`` checks with, so the trail verifies; the output says how long
   the chain took.
 
@@ -102,7 +102,7 @@ N_SERVICES = 10
 
 @dataclass(slots=True)
 class _Event:
-    """What ``store.audit._digest`` reads of an event (an ORM object costs 3x more)."""
+    """What ``store.audit.digest`` reads of an event (an ORM object costs 3x more)."""
 
     at: dt.datetime
     actor: str
@@ -461,7 +461,7 @@ class AuditWriter:
 
     def write(self, cur: Any, count: int, first_id: int, previous: str) -> dict[str, Any]:
         """``count`` events after ``previous`` (the stored chain's last hash), over a year."""
-        from store.audit import _digest
+        from store.audit import digest
 
         rng = self.rng
         end = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
@@ -481,7 +481,7 @@ class AuditWriter:
                 event = self.event(start + dt.timedelta(microseconds=t))
                 t1 = time.perf_counter()
                 event.prev_hash = previous
-                previous = _digest(event)
+                previous = digest(event)
                 t2 = time.perf_counter()
                 generate_s += t1 - t0
                 chain_s += t2 - t1
@@ -668,7 +668,7 @@ def check_chain(url: str, windows: int = 3, length: int = 2000) -> dict[str, Any
     between; all of it with ``--verify-chain``."""
     from sqlalchemy import func, select
 
-    from store.audit import GENESIS, _digest
+    from store.audit import GENESIS, digest
     from store.db import Database
     from store.models import AuditEvent
 
@@ -698,7 +698,7 @@ def check_chain(url: str, windows: int = 3, length: int = 2000) -> dict[str, Any
                 )
                 for event in rows:
                     checked += 1
-                    if event.prev_hash != previous or _digest(event) != event.hash:
+                    if event.prev_hash != previous or digest(event) != event.hash:
                         broken = event.id
                         break
                     previous = event.hash

@@ -45,9 +45,10 @@ class _Content(Protocol):
     prev_hash: str
 
 
-def _digest(event: _Content) -> str:
+def content(event: _Content) -> dict[str, Any]:
+    """What an event says (without its chain link), as the hash and the API show it."""
     at = event.at if event.at.tzinfo else event.at.replace(tzinfo=dt.UTC)  # SQLite: naive UTC
-    content = {
+    return {
         "at": at.isoformat(),
         "actor": event.actor,
         "action": event.action,
@@ -57,9 +58,17 @@ def _digest(event: _Content) -> str:
         "outcome": event.outcome,
         "request_id": event.request_id,
         "details": event.details,
-        "prev": event.prev_hash,
     }
-    encoded = json.dumps(content, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def digest(event: _Content) -> str:
+    """The event's hash: its content and the previous event's hash."""
+    encoded = json.dumps(
+        {**content(event), "prev": event.prev_hash},
+        sort_keys=True,
+        ensure_ascii=False,
+        default=str,
+    )
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
@@ -192,7 +201,7 @@ def _append(session: Session, events: list[AuditEvent]) -> None:
     previous = connection.execute(_LAST_HASH).scalar()
     for event in events:
         event.prev_hash = previous or GENESIS
-        event.hash = previous = _digest(event)
+        event.hash = previous = digest(event)
     # One INSERT with the rows in chain order, so the ids follow the chain.
     connection.execute(
         _insert_rows(len(events)),
@@ -378,7 +387,7 @@ def check_chain(
         if first_id is None:
             first_id = row.id
         link_ok = row.prev_hash == previous
-        content_ok = _digest(row) == row.hash
+        content_ok = digest(row) == row.hash
         if not (link_ok and content_ok):
             at = row.at if row.at.tzinfo else row.at.replace(tzinfo=dt.UTC)
             broken = ChainBreak(row.id, at, row.action, row.actor, content_ok, link_ok)

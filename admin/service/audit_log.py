@@ -17,6 +17,7 @@ from admin.service import access
 from admin.service.context import ServiceContext
 from admin.service.paging import Page, Paging, page
 from authz.admin import can
+from store import audit
 from store.models import AuditEvent
 
 COLUMNS = (
@@ -34,19 +35,7 @@ COLUMNS = (
 
 
 def render(event: AuditEvent) -> dict[str, Any]:
-    at = event.at if event.at.tzinfo else event.at.replace(tzinfo=dt.UTC)
-    return {
-        "id": event.id,
-        "at": at.isoformat(),
-        "actor": event.actor,
-        "action": event.action,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "cvr": event.cvr,
-        "outcome": event.outcome,
-        "request_id": event.request_id,
-        "details": event.details,
-    }
+    return {"id": event.id, **audit.content(event)}
 
 
 def parse_time(value: str | None, name: str, *, end: bool = False) -> dt.datetime | None:
