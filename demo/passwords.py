@@ -17,10 +17,16 @@ import yaml
 
 from policies import policy_path
 
+ADMINS = Path(__file__).with_name("admins.yaml")
+
 
 def demo_usernames() -> list[str]:
-    catalogue = yaml.safe_load(policy_path("demo.yaml").read_text(encoding="utf-8"))
-    return [user["username"] for user in catalogue.get("users", [])]
+    """The demo catalogue's users, then the demo administrators (``demo/admins.yaml``)."""
+    names = []
+    for path in (policy_path("demo.yaml"), ADMINS):
+        catalogue = yaml.safe_load(path.read_text(encoding="utf-8"))
+        names += [user["username"] for user in catalogue.get("users", [])]
+    return names
 
 
 def _write_private(path: Path, lines: list[str]) -> None:
@@ -33,13 +39,18 @@ def _write_private(path: Path, lines: list[str]) -> None:
 
 
 def write(path: Path) -> None:
-    _write_private(
-        path,
-        [
-            f"DEMO_PASSWORD_{name.upper()}={secrets.token_urlsafe(12)}\n"
-            for name in demo_usernames()
-        ],
-    )
+    """Passwords for every demo user; users added since the file was made get theirs too."""
+    known = read_env(path) if path.exists() else {}
+    lines = [
+        f"DEMO_PASSWORD_{name.upper()}={secrets.token_urlsafe(12)}\n"
+        for name in demo_usernames()
+        if f"DEMO_PASSWORD_{name.upper()}" not in known
+    ]
+    if not path.exists():
+        _write_private(path, lines)
+    elif lines:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.writelines(lines)
 
 
 def write_secrets(path: Path) -> None:

@@ -42,6 +42,16 @@ APPS = {
 }
 SAML_APPS = ("KY", "KSD")
 SP_FLAGS = ("--encrypt-assertion", "--require-signed-requests")
+OPERATOR = "ole"  # the demo operator; the role is given at the command line, never in a file
+ADMIN_ROLES = {
+    "alma": "Administrator, Demo Kommune",
+    "jonna": "Jobfunktionsrolleadministrator, Demo Kommune",
+    "bent": "Brugeradministrator, Demo Kommune",
+    "gitte": "Godkender, Demo Kommune",
+    "lars": "Leverandøradministrator for SAPA (and Godkender, Demo Kommune)",
+    "nanna": "Godkender, Nabo Kommune: a service agreement awaits her approval",
+    "ole": "operator",
+}
 
 
 def stsctl() -> list[str]:
@@ -176,6 +186,10 @@ def prepare(data_dir: Path, ports: dict[str, int], base_env: dict[str, str]) -> 
     }
     run([*stsctl(), "init"], env, "stsctl init")
     run([*stsctl(), "import", str(catalogue_for(ports, data_dir))], env, "stsctl import")
+    run([*stsctl(), "import", str(passwords.ADMINS)], env, "stsctl import (administrators)")
+    if "operator" not in run([*stsctl(), "admin", "list", "--format", "json"], env, "admin list"):
+        grant = ["admin", "grant", OPERATOR, "--role", "operator", "--user-cvr", "29189846"]
+        run([*stsctl(), *grant], env, "stsctl admin grant (operator)")
     demo = Demo(data_dir, ports, env)
     demo.users = {k.removeprefix("DEMO_PASSWORD_").lower(): v for k, v in users.items()}
     return demo
@@ -233,7 +247,13 @@ def banner(demo: Demo) -> str:
         "",
         f"Demo users (passwords made on this machine, {demo.data_dir}/demo-passwords.env):",
     ]
-    lines += [f"  {user:8} {password}" for user, password in demo.users.items()]
+    lines += [
+        f"  {user:8} {password}" for user, password in demo.users.items() if user not in ADMIN_ROLES
+    ]
+    lines += ["", f"Administrators, at {demo.url('IdP')}/admin/ (same password file):"]
+    lines += [
+        f"  {user:8} {demo.users.get(user, '?'):18} {role}" for user, role in ADMIN_ROLES.items()
+    ]
     lines += [
         "",
         "Start at KY and sign in as peter. KY, KSD and SAPA require NSIS Substantial, so the",
