@@ -91,7 +91,10 @@ def components() -> dict[str, Schema]:
     assignment = copy.deepcopy(defs["assignment"])
     assignment["properties"]["id"] = _ref("uuid")
     schemas["AssignmentBody"] = _without(assignment, required=("role",))
-    schemas["AssignmentPatch"] = _without(assignment, required=())
+    patch = _without(assignment, required=())
+    for name in ("valid_from", "valid_to", "case_number"):  # null clears (merge patch)
+        patch["properties"][name] = {"anyOf": [patch["properties"][name], {"type": "null"}]}
+    schemas["AssignmentPatch"] = patch
     schemas["Assignment"] = {
         "type": "object",
         "required": ["id", "cvr", "role", "inherit", "except_users", "constraints"],

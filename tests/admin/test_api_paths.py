@@ -325,6 +325,9 @@ def test_assignments_are_created_filtered_patched_and_deleted(api: ApiWorld) -> 
         a["id"]
         for a in api.call("GET", f"{base}?valid_on=2027-06-01&user=karen", who).get_json()["items"]
     ] == [item["id"]]
+    cleared = api.call("PATCH", f"{base}/{item['id']}", who, json={"valid_from": None})
+    assert cleared.status_code == 200 and cleared.get_json()["valid_from"] is None
+    assert cleared.get_json()["valid_to"] == "2027-12-31"
     moved = api.call("PATCH", f"{base}/{item['id']}", who, json={"user": "anne"})
     assert moved.status_code == 422 and pointers(moved) == {"/user"}
     assert api.call("DELETE", f"{base}/{item['id']}", who).status_code == 204
