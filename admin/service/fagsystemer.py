@@ -245,6 +245,19 @@ def _remove_missing(session: Session, system: Fagsystem, item: dict[str, Any]) -
             "roles still in use cannot be removed: "
             + "; ".join(f"{role} (used by {what})" for role, what in used)
         )
+    # A kept role that still declares a removed constraint type would name a type that
+    # no longer exists; the stored type hides this from the catalogue check, so say it here.
+    undeclared = [
+        (
+            f"/roles/{index}/constraints",
+            f"unknown constraint type {uri}; declare it in constraint_types",
+        )
+        for index, role in enumerate(item.get("roles", []))
+        for uri in role.get("constraints", [])
+        if uri not in kept_types
+    ]
+    if undeclared:
+        raise Invalid("constraint types still in use cannot be removed", undeclared)
     for role in gone:
         session.delete(role)
     for ctype in list(system.constraint_types):
@@ -316,6 +329,19 @@ def secret_variable(client_id: str) -> str:
     return "STS_CLIENT_SECRET_" + re.sub(r"[^A-Za-z0-9]", "_", client_id).upper()
 
 
+def _check_grants(client: dict[str, Any]) -> None:
+    """A client that could never get a token is refused: no grant type, or the
+    authorization code flow without a redirect URI to send the code to."""
+    grants = client.get("grant_types", DEFAULTS["oidc_client"]["grant_types"])
+    errors = []
+    if not grants:
+        errors.append(("/grant_types", "choose at least one grant type"))
+    if "authorization_code" in grants and not client.get("redirect_uris"):
+        errors.append(("/redirect_uris", "authorization_code needs at least one redirect URI"))
+    if errors:
+        raise Invalid("the client is not valid", errors)
+
+
 def register_client(
     ctx: ServiceContext, actor: Actor, fagsystem_id: str, body: dict[str, Any]
 ) -> tuple[dict[str, Any], str | None]:
@@ -334,6 +360,7 @@ def register_client(
     with ctx.database.session() as session:
         system = _load(session, fagsystem_id)
         _require_maintainer(actor, fagsystem_id)
+        _check_grants(client)
         if session.get(OidcClient, client_id) is not None:
             raise Conflict(f"client {client_id} exists already")
         item = {**_catalogue_item(session, system), "oidc_clients": [client]}

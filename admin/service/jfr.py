@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from admin.actor import Actor
@@ -64,6 +64,32 @@ def list_jfrs(ctx: ServiceContext, actor: Actor, cvr: str, paging: Paging) -> Pa
             default_sort="id",
             render=render,
         )
+
+
+def list_delegated_jfrs(ctx: ServiceContext, actor: Actor, cvr: str) -> list[dict[str, Any]]:
+    """Other municipalities' jobfunktionsroller delegated to ``cvr``, which it may assign.
+
+    Each is shown as delegated to ``cvr`` only: who else the owner delegates to is the
+    owner's business.
+    """
+    access.require_read(actor, "jfr", cvr, _missing(cvr))
+    if not cvr.isdigit():
+        return []
+    with ctx.database.session() as session:
+        # A cheap prefilter on the JSON text, then the exact test on the list itself.
+        candidates = session.scalars(
+            select(Jobfunktionsrolle)
+            .where(
+                Jobfunktionsrolle.cvr != cvr,
+                cast(Jobfunktionsrolle.delegated_to, String).like(f'%"{cvr}"%'),
+            )
+            .order_by(Jobfunktionsrolle.name, Jobfunktionsrolle.id)
+        )
+        return [
+            {**render(jfr), "delegated_to": [cvr]}
+            for jfr in candidates
+            if cvr in (jfr.delegated_to or [])
+        ]
 
 
 def get_jfr(ctx: ServiceContext, actor: Actor, cvr: str, jfr_id: str) -> dict[str, Any]:

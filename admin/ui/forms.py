@@ -51,6 +51,14 @@ def date(form: MultiDict[str, str], name: str, errors: FormErrors) -> str | None
         return None
 
 
+def iso_date(value: str | None) -> str | None:
+    """``31-12-2026`` or ``31.12.2026`` as ``2026-12-31``; anything else as it is."""
+    danish = _DANISH_DATE.match(value or "")
+    if danish:
+        return f"{danish.group(3)}-{int(danish.group(2)):02d}-{int(danish.group(1)):02d}"
+    return value
+
+
 def all_items(fetch: Callable[[Paging], Page]) -> list[dict[str, Any]]:
     """Every item of a paged service call (for choices in a form)."""
     items: list[dict[str, Any]] = []

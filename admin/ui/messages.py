@@ -17,7 +17,26 @@ from admin.errors import AdminError
 from idp.i18n import current_language
 
 _V = r"'?(?P<v>[^']*)'?"  # a value as the validator quotes it
-_DANISH: list[tuple[re.Pattern[str], str]] = [
+_USED_BY = re.compile(
+    r"(?P<role>\S+) \(used by (?:(?P<n>\d+) jobfunktionsrolle grant\(s\)|(?P<what>[^)]*))\)"
+)
+
+
+def _in_use(match: re.Match[str]) -> str:
+    """Which roles are in use, and by what, from ``put_fagsystem``'s Conflict."""
+    parts = []
+    for used in _USED_BY.finditer(match.group("v")):
+        if used.group("n"):
+            what = f"{used.group('n')} jobfunktionsrolle(r)"
+        else:
+            what = used.group("what").replace("serviceaftale", "serviceaftalen")
+        parts.append(f"{used.group('role')} (bruges af {what})")
+    listed = "; ".join(parts) or match.group("v")
+    return f"Roller, der stadig bruges, kan ikke fjernes: {listed}."
+
+
+Danish = str | Callable[[re.Match[str]], str]
+_DANISH: list[tuple[re.Pattern[str], Danish]] = [
     (re.compile(p), da)
     for p, da in (
         (r"is a required property$", "Skal udfyldes."),
@@ -39,6 +58,8 @@ _DANISH: list[tuple[re.Pattern[str], str]] = [
             r"^" + _V + r" does not match the pattern (?P<a>.*)$",
             "{v} passer ikke til mønstret {a}.",
         ),
+        (r"^'' does not match '.*'$", "Skal udfyldes."),
+        (r"^'[^']{280,}$", "Teksten er for lang."),  # a long value's message, cut at 300
         (r"^" + _V + r" is not a real date", "{v} er ikke en rigtig dato (ÅÅÅÅ-MM-DD)."),
         (r"^" + _V + r" does not match '.*'$", "{v} har ikke det rigtige format."),
         (r"is not valid under any of the given schemas$", "Værdien har ikke det rigtige format."),
@@ -67,7 +88,11 @@ _DANISH: list[tuple[re.Pattern[str], str]] = [
             r"^constraint type (?P<u>\S+) is not postponed",
             "Dataafgrænsningen {u} er ikke udskudt i denne jobfunktionsrolle.",
         ),
-        (r"^unknown constraint type (?P<u>[^:;,\s]+)", "Ukendt dataafgrænsning {u}."),
+        (
+            r"^unknown constraint type (?P<u>\S+?)[;:] declare it",
+            "Dataafgrænsningen {u} er ikke erklæret i fagsystemet; tilføj den først.",
+        ),
+        (r"^unknown constraint type (?P<u>\S+?)(?:[:;,]\s|$)", "Ukendt dataafgrænsning {u}."),
         (
             r"^dynamic (?P<v>\S+) does not fit a constraint type of kind (?P<k>\S+)",
             "Den dynamiske værdi {v} passer ikke til en dataafgrænsning af typen {k}.",
@@ -133,20 +158,121 @@ _DANISH: list[tuple[re.Pattern[str], str]] = [
         ),
         (r"^client (?P<v>\S+) exists already", "Klienten {v} findes allerede."),
         (r"already belongs to fagsystem (?P<s>\S+)", "Tilhører allerede fagsystemet {s}."),
-        (r"^roles still in use cannot be removed", "Roller, der stadig bruges, kan ikke fjernes."),
+        (r"^roles still in use cannot be removed: (?P<v>.*)$", _in_use),
+        (
+            r"^only http:// and https:// URLs are fetched",
+            "Kun adresser med http:// eller https:// kan hentes.",
+        ),
         (r"; check the URL$", "Metadata kunne ikke hentes; tjek adressen."),
+        (
+            r"^metadata must not contain a DTD",
+            "Metadata må ikke indeholde en DTD eller entity-erklæringer.",
+        ),
+        (r"^metadata is not well-formed XML", "Filen er ikke gyldig XML."),
+        (
+            r"^metadata must have one md:EntityDescriptor",
+            "Metadata skal have ét md:EntityDescriptor som rodelement (én tjenesteudbyder ad "
+            "gangen).",
+        ),
+        (r"has no entityID attribute$", "EntityDescriptor mangler attributten entityID."),
+        (
+            r"has no SPSSODescriptor",
+            "Metadata har intet SPSSODescriptor; er det en tjenesteudbyders metadata?",
+        ),
+        (
+            r"^the metadata was not read",
+            "Metadata blev ikke læst; importér filen med stsctl import.",
+        ),
+        (
+            r"^a constraint type of kind values needs a values list",
+            "En dataafgrænsning af typen værdiliste skal have tilladte værdier.",
+        ),
+        (
+            r"^values is only for kind values",
+            "Tilladte værdier bruges kun til typen værdiliste.",
+        ),
+        (r"^regex is only for kind text", "Et regulært udtryk bruges kun til typen fritekst."),
+        (r"^not a valid regular expression", "Det er ikke et gyldigt regulært udtryk."),
+        (
+            r"^a service needs an entity_id",
+            "En service skal have et entityID (modtageren af dens billetter).",
+        ),
+        (r"^duplicate (?P<v>.*?) \(first at", "Dublet: {v} står der allerede."),
+        (r"^YYYY-MM-DD or an ISO 8601 date-time$", "Skriv en dato som 2026-12-31."),
+        (r"^one of (?P<v>[A-Z, ]+)$", "Vælg en af: {v}."),
+        (
+            r"^" + _V + r" is not a CVR number",
+            "{v} er ikke et CVR-nummer; skriv det som 8 cifre (i anførselstegn i en fil).",
+        ),
+        (
+            r"^unknown key\(s\) (?P<v>.*); allowed keys are (?P<a>.*)$",
+            "Ukendte felter: {v}. Tilladte felter er {a}.",
+        ),
+        (
+            r"^give exactly one of fixed, dynamic or postponed",
+            "Angiv præcis én af fast, dynamisk eller udskudt.",
+        ),
+        (
+            r"^(?P<v>\S+) is synchronised from AD",
+            "{v} synkroniseres fra AD; fjern brugeren fra filen.",
+        ),
+        (r"a user's uuid cannot change$", "En brugers uuid kan ikke ændres."),
+        (r"^uuid (?P<v>\S+) belongs to another user", "Uuid'en {v} tilhører en anden bruger."),
+        (
+            r"^manager " + _V + r" is not a user of municipality (?P<c>\d+)",
+            "Lederen {v} er ikke bruger i kommune {c}.",
+        ),
+        (
+            r"^org unit (?P<v>\S+) already belongs to municipality (?P<c>\d+)",
+            "Organisationsenheden {v} tilhører allerede kommune {c}.",
+        ),
+        (
+            r"^jobfunktionsrolle (?P<v>\S+) belongs to municipality (?P<c>\d+)",
+            "Jobfunktionsrollen {v} tilhører kommune {c}.",
+        ),
+        (
+            r"^the operator role is never given in a catalogue",
+            "Operatørrollen gives aldrig i et katalog; brug stsctl admin grant.",
+        ),
+        (
+            r"^unknown administrative role " + _V + r";",
+            "Den administrative rolle {v} findes ikke.",
+        ),
+        (r"is held for a municipality: add its cvr$", "Rollen gælder en kommune; angiv CVR."),
+        (r"is held for a fagsystem: add its id$", "Rollen gælder et fagsystem; angiv det."),
+        (r"; remove (cvr|fagsystem)$", "Rollen gælder ikke her; fjern feltet."),
+        (
+            r"cannot be changed; delete the assignment",
+            "Kan ikke ændres; slet tildelingen og opret en ny.",
+        ),
+        (r"^must be (?P<v>\S+), the id in the path", "Skal være {v} (id'et i adressen)."),
+        (r"^expected an object$", "Et katalog skal være et objekt (YAML-mapping)."),
+        (
+            r"^(?P<s>\S+) is not valid YAML or JSON",
+            "Filen {s} er hverken gyldig YAML eller JSON.",
+        ),
+        (
+            r"^(?P<s>\S+) must hold a mapping with 'version: 1'",
+            "Filen {s} skal begynde med en mapping med 'version: 1'.",
+        ),
+        (r"^" + _V + r" is not a '(?P<a>[^']+)'$", "{v} er ikke en gyldig {a}."),
         (
             r"^only the Leverandøradministrator of (?P<s>\S+)",
             "Kun leverandøradministratoren for {s} (eller en operatør) må det.",
         ),
         (r"^(?P<v>\S+) needs client_secret_env", "Metoden {v} kræver en hemmelighed."),
+        (r"^choose at least one grant type$", "Vælg mindst én grant type."),
+        (
+            r"^authorization_code needs at least one redirect URI$",
+            "authorization_code kræver mindst én redirect-URI.",
+        ),
         (r"^the request body is not valid$|is not valid$", "Formularen har fejl."),
         (r"^the catalogue has (?P<n>\d+) problem", "Kataloget har {n} fejl; intet blev ændret."),
     )
 ]
 
 
-_REQUIRED = re.compile(r"^'([^']*)' is a required property$")
+REQUIRED = re.compile(r"^'([^']*)' is a required property$")
 
 
 def translate(message: str) -> str:
@@ -155,8 +281,11 @@ def translate(message: str) -> str:
         return message
     for pattern, danish in _DANISH:
         match = pattern.search(message)
-        if match:
+        if match is None:
+            continue
+        if isinstance(danish, str):
             return danish.format(**{k: v or "" for k, v in match.groupdict().items()})
+        return danish(match)
     return f"Ugyldig værdi: {message}"
 
 
@@ -175,10 +304,10 @@ class FormErrors:
     general: list[str] = field(default_factory=list)
 
     def add(self, field_id: str | None, message: str) -> None:
-        if field_id is None:
-            self.general.append(message)
-        else:
-            self.fields.setdefault(field_id, []).append(message)
+        """Add ``message`` at ``field_id`` (the whole form when None), once."""
+        found = self.general if field_id is None else self.fields.setdefault(field_id, [])
+        if message not in found:
+            found.append(message)
 
     def __bool__(self) -> bool:
         return bool(self.fields or self.general)
@@ -194,7 +323,7 @@ class FormErrors:
             self.add(None, translate(exc.detail))
         for pointer, message in exc.errors:
             parts = pointer_parts(pointer)
-            required = _REQUIRED.match(message)
+            required = REQUIRED.match(message)
             if required:  # JSON Schema names the object; the field is the missing member
                 parts.append(required.group(1))
             self.add(field_for(parts), translate(message))

@@ -144,6 +144,10 @@ TEXTS: dict[str, tuple[str, str]] = {
         "CVR numbers of the municipalities that may assign the role to their own users, "
         "separated by commas.",
     ),
+    "jfr.delegated_from": (
+        "{name} (delegeret fra kommune {cvr})",
+        "{name} (delegated by municipality {cvr})",
+    ),
     "jfr.not_delegated": ("Ikke delegeret", "Not delegated"),
     "jfr.id": ("Id (URI)", "Id (URI)"),
     "jfr.id_hint": (
@@ -434,6 +438,33 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "system.ctype_regex": ("Regulært udtryk", "Regular expression"),
     "system.add": ("Tilføj", "Add"),
+    "system.remove": ("Fjern", "Remove"),
+    "system.attributes": ("Fagsystemets egenskaber", "The system's attributes"),
+    "system.kind.brugervendt": ("Brugervendt system", "User-facing system"),
+    "system.kind.service": ("Service (udstiller en service)", "Service (offers a service)"),
+    "system.kind.anvender": (
+        "Anvendersystem (kalder services)",
+        "Consuming system (calls services)",
+    ),
+    "system.ctype_in_use": (
+        "Rollen {role} bruger stadig typen; fjern den fra rollen først.",
+        "The role {role} still uses the type; remove it from the role first.",
+    ),
+    "system.kind_required": ("Vælg mindst én art.", "Choose at least one kind."),
+    "audit.cvr_format": (
+        "Skriv et CVR-nummer med 8 cifre.",
+        "Write a CVR number of 8 digits.",
+    ),
+    "audit.cvr_unknown": (
+        "Du kan ikke se revisionsloggen for kommune {cvr}.",
+        "You may not see the audit log of municipality {cvr}.",
+    ),
+    "catalogue.apply_failed": (
+        "Kataloget kunne ikke anvendes, fordi noget er ændret siden forhåndsvisningen; intet "
+        "blev ændret. Upload filen igen.",
+        "The catalogue could not be applied because something changed since the preview; "
+        "nothing was changed. Upload the file again.",
+    ),
     "kind.kle": ("KLE", "KLE"),
     "kind.orgenhed": ("Organisationsenhed", "Org unit"),
     "kind.values": ("Værdiliste", "Value list"),
@@ -490,6 +521,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "catalogue.unreadable": (
         "Filen kan ikke læses som et katalog: {detail}",
         "The file cannot be read as a catalogue: {detail}",
+    ),
+    "catalogue.not_text": ("Filen er ikke UTF-8-tekst.", "The file is not UTF-8 text."),
+    "catalogue.too_big": (
+        "Filen er for stor (højst 1 MiB); importér store kataloger med stsctl import.",
+        "The file is too large (at most 1 MiB); import large catalogues with stsctl import.",
     ),
     "catalogue.preview_expired": (
         "Forhåndsvisningen er udløbet; upload filen igen.",

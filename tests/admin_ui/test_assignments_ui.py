@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 
 from admin.actor import command_line
-from admin.service import assignments
+from admin.service import assignments, jfr
 from admin.service.context import ServiceContext
 from admin.service.paging import Paging
-from tests.admin_kit import JFR_A, KY_ROLE, A
+from tests.admin_kit import JFR_A, JFR_B, KY_ROLE, KY_WRITE, A, B
 from tests.admin_ui.kit import UiWorld, field_error
 
 
@@ -145,3 +145,69 @@ def test_explain_access_without_a_fagsystem_names_the_field(ui: UiWorld) -> None
     response = browser.client.get(f"/admin/kommuner/{A}/brugere/anne/adgang?dato=i+morgen")
     assert response.status_code == 422
     assert field_error(response, "dato").startswith("Skriv en dato")
+
+
+def test_emptying_the_dates_and_the_case_number_clears_them(ui: UiWorld) -> None:
+    browser = ui.sign_in("birgit")
+    (held,) = _held(ui, "anne")
+    url = f"/admin/kommuner/{A}/tildelinger/{held['id']}"
+    ui.post(browser, url, {"valid_from": "2026-01-01", "valid_to": "2027-06-30"})
+    assert _held(ui, "anne")[0]["valid_to"] == "2027-06-30"
+    response = ui.post(browser, url, {"valid_from": "", "valid_to": "", "case_number": ""})
+    assert response.status_code == 200
+    (after,) = _held(ui, "anne")
+    assert (after["valid_from"], after["valid_to"], after["case_number"]) == (None, None, None)
+
+
+def test_a_field_left_as_it_was_is_kept(ui: UiWorld) -> None:
+    browser = ui.sign_in("birgit")
+    (held,) = _held(ui, "anne")
+    ui.post(
+        browser,
+        f"/admin/kommuner/{A}/tildelinger/{held['id']}",
+        {"valid_to": "2027-06-30", "case_number": "26-1"},
+    )
+    assert _held(ui, "anne")[0]["case_number"] == "26-1"
+
+
+def _delegate_b_role_to_a(ui: UiWorld) -> str:
+    core = ui.app.extensions["sts"]
+    ctx = ServiceContext(core.database, core.state, core.settings)
+    role = "http://b.test/roles/jobrole/delt/1"
+    jfr.create_jfr(
+        ctx,
+        command_line(),
+        B,
+        {
+            "id": role,
+            "name": "Delt skriverolle",
+            "delegated_to": [A],
+            "grants": [{"role": KY_WRITE}],
+        },
+    )
+    return role
+
+
+def test_a_role_delegated_by_another_municipality_is_offered_in_the_form(ui: UiWorld) -> None:
+    role = _delegate_b_role_to_a(ui)
+    browser = ui.sign_in("birgit")
+    page = browser.get(f"/admin/kommuner/{A}/tildelinger/ny").get_data(as_text=True)
+    assert f'<option value="{role}">Delt skriverolle (delegeret fra kommune {B})</option>' in page
+
+
+def test_a_role_delegated_by_another_municipality_is_assigned_from_the_form(ui: UiWorld) -> None:
+    role = _delegate_b_role_to_a(ui)
+    browser = ui.sign_in("birgit")
+    ui.post(
+        browser,
+        f"/admin/kommuner/{A}/tildelinger/ny",
+        {"role": role, "subject": "user", "users": "karen", "case_number": "26-7"},
+    )
+    assert browser.page_url().endswith(f"/admin/kommuner/{A}/brugere/karen?saved=1")
+    assert [(a["role"], a["case_number"]) for a in _held(ui, "karen")] == [(role, "26-7")]
+
+
+def test_a_role_not_delegated_to_the_municipality_is_not_offered(ui: UiWorld) -> None:
+    browser = ui.sign_in("birgit")
+    page = browser.get(f"/admin/kommuner/{A}/tildelinger/ny").get_data(as_text=True)
+    assert JFR_B not in page

@@ -41,6 +41,7 @@ SCREENS = (
     "/admin/fagsystemer",
     "/admin/fagsystemer/KY",
     "/admin/revisionslog",
+    "/admin/revisionslog?since=i-gaar&cvr=kommune",
     "/admin/katalog",
     "/admin/noegler",
     "/admin/no-such-page",
@@ -157,3 +158,16 @@ def test_a_supplier_requests_and_a_godkender_approves_without_javascript(
         page.get_by_role("button", name="Godkend").click()
         assert page.locator("#agreement-status").get_attribute("data-status") == "approved"
         assert ORG_ROLE in page.content()
+
+
+def test_an_operator_sees_why_a_role_in_use_cannot_be_removed_without_javascript(
+    live: tuple[str, UiWorld],
+) -> None:
+    base, _world = live
+    with chromium_context(timeout_ms=15_000, java_script_enabled=False) as context:
+        page = context.new_page()
+        sign_in(page, base, "ole", "/admin/fagsystemer/KY")
+        page.get_by_role("button", name="Fjern Læs", exact=True).click()
+        message = page.locator("#system-roles .field-error").inner_text()
+        assert "kan ikke fjernes" in message and "bruges af 1 jobfunktionsrolle" in message
+        assert page.locator("#system-roles .system-role").count() == 3

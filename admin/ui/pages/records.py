@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import secrets
 from typing import Any
 from urllib.parse import urlencode
@@ -15,12 +16,12 @@ import yaml
 from flask import Response, request
 from flask.typing import ResponseReturnValue
 
-from admin.errors import AdminError, Invalid
+from admin.errors import AdminError, Invalid, NotFound
 from admin.service import agreements, audit_log, municipalities, overview
 from admin.service import catalogue as catalogue_service
 from admin.service.paging import MAX_LIMIT, Paging
 from admin.ui import forms
-from admin.ui.messages import FormErrors, translate
+from admin.ui.messages import REQUIRED, FormErrors, translate
 from admin.ui.texts import t
 from admin.ui.web import actor, admin_session, blueprint, ctx, home_cvr, page
 from authz.admin import can
@@ -28,6 +29,7 @@ from idp.context import current_services
 from store.catalogue import CatalogueInvalid, parse_text
 
 AUDIT_FILTERS = ("cvr", "actor", "action", "object", "since", "until")
+_CVR = re.compile(r"^\d{8}$")
 MAX_CATALOGUE = 1024 * 1024
 PREVIEW_SECONDS = 15 * 60
 
@@ -69,8 +71,15 @@ def home() -> ResponseReturnValue:
 # -- audit ---------------------------------------------------------------------------------
 
 
-def _audit_query(limit: int) -> Any:
+def _audit_query(limit: int, errors: FormErrors) -> Any:
+    """The search, or None when a filter is wrong (``errors`` then says which)."""
     args = {name: (request.args.get(name) or "").strip() or None for name in AUDIT_FILTERS}
+    for name in ("since", "until"):
+        args[name] = forms.iso_date(args[name])
+    cvr = args["cvr"]
+    if cvr is not None and not _CVR.match(cvr):
+        errors.add("cvr", t("audit.cvr_format"))
+        return None
     return audit_log.search(
         ctx(),
         actor(),
@@ -89,13 +98,18 @@ def audit_search() -> ResponseReturnValue:
     """Revisionslog: filter by actor, object, municipality, time and action; export."""
     export = request.args.get("format")
     errors = FormErrors()
+    status = 422
     try:
-        result = _audit_query(MAX_LIMIT if export else 50)
+        result = _audit_query(MAX_LIMIT if export else 50, errors)
     except Invalid as exc:
         errors.add_error(
             exc, lambda parts: parts[0] if parts and parts[0] in AUDIT_FILTERS else None
         )
-        return page("admin/audit.html", 422, result=None, errors=errors, filters=AUDIT_FILTERS)
+    except NotFound:  # a municipality whose log this person may not read: nothing shown
+        errors.add("cvr", t("audit.cvr_unknown", cvr=request.args.get("cvr", "")[:20]))
+        status = 404
+    if errors:
+        return page("admin/audit.html", status, result=None, errors=errors, filters=AUDIT_FILTERS)
     if export == "csv":
         return _download(_csv(result.items), "text/csv", "revisionslog.csv", result.next_cursor)
     if export == "json":
@@ -165,17 +179,23 @@ def catalogue_preview() -> ResponseReturnValue:
     else:
         raw = upload.read(MAX_CATALOGUE + 1)
         try:
-            data = parse_text(raw.decode("utf-8"), source=upload.filename)
-        except (CatalogueInvalid, UnicodeDecodeError, ValueError) as exc:
-            errors.add("catalogue", t("catalogue.unreadable", detail=str(exc)[:300]))
+            if len(raw) > MAX_CATALOGUE:
+                errors.add("catalogue", t("catalogue.too_big"))
+            else:
+                data = parse_text(raw.decode("utf-8"), source=upload.filename)
+        except CatalogueInvalid as exc:
+            for problem in exc.errors:
+                detail = translate(problem.message)[:300]
+                errors.add("catalogue", t("catalogue.unreadable", detail=detail))
+        except (UnicodeDecodeError, ValueError):
+            errors.add("catalogue", t("catalogue.not_text"))
     report = None
     token = None
     if not errors:
         try:
             report = catalogue_service.import_file(ctx(), actor(), data, dry_run=True)
         except Invalid as exc:
-            for pointer, message in exc.errors or [("", exc.detail)]:
-                errors.add("catalogue", f"{pointer or '/'}: {translate(message)}")
+            _catalogue_problems(exc, errors)
         else:
             token = secrets.token_urlsafe(16)
             current_services().state.set(
@@ -189,6 +209,14 @@ def catalogue_preview() -> ResponseReturnValue:
         report=report,
         token=token,
     )
+
+
+def _catalogue_problems(exc: Invalid, errors: FormErrors) -> None:
+    """Each problem of the file, where it is (a missing member named in the place)."""
+    for pointer, message in exc.errors or [("", exc.detail)]:
+        required = REQUIRED.match(message)
+        where = f"{pointer}/{required.group(1)}" if required else pointer
+        errors.add("catalogue", f"{where or '/'}: {translate(message)}")
 
 
 @blueprint.post("/katalog/anvend")
@@ -206,7 +234,20 @@ def catalogue_apply() -> ResponseReturnValue:
             report=None,
             token=None,
         )
-    result = catalogue_service.import_file(ctx(), actor(), json.loads(raw), dry_run=False)
+    try:
+        result = catalogue_service.import_file(ctx(), actor(), json.loads(raw), dry_run=False)
+    except Invalid as exc:  # the world changed since the preview; nothing was applied
+        errors = FormErrors()
+        errors.add("catalogue", t("catalogue.apply_failed"))
+        _catalogue_problems(exc, errors)
+        return page(
+            "admin/catalogue.html",
+            409,
+            kommuner=municipalities.list_municipalities(ctx(), actor()),
+            errors=errors,
+            report=None,
+            token=None,
+        )
     return page(
         "admin/catalogue.html",
         kommuner=municipalities.list_municipalities(ctx(), actor()),

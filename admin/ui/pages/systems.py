@@ -12,12 +12,14 @@ from flask.typing import ResponseReturnValue
 from admin.errors import Conflict, Forbidden, Invalid
 from admin.service import fagsystemer, keys
 from admin.ui import forms
-from admin.ui.messages import FormErrors
+from admin.ui.messages import FormErrors, all_messages, pointer_parts, translate
 from admin.ui.texts import t
 from admin.ui.web import actor, blueprint, ctx, page
 from certs.keys import KEY_TYPES
 
 KINDS = ("kle", "orgenhed", "values", "text")
+SYSTEM_KINDS = ("brugervendt", "service", "anvender")
+LOAS = ("Low", "Substantial", "High")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 GRANTS = (
     "authorization_code",
@@ -54,6 +56,8 @@ def _system_page(
         secret=secret,
         client=client,
         kind_options=[(kind, t(f"kind.{kind}")) for kind in KINDS],
+        system_kinds=SYSTEM_KINDS,
+        loa_options=[(loa, t(f"loa.{loa}")) for loa in LOAS],
         auth_options=[(method, method) for method in AUTH_METHODS],
         grants=GRANTS,
         saved=request.args.get("gemt", ""),
@@ -107,7 +111,10 @@ def system_client(fagsystem_id: str) -> ResponseReturnValue:
     errors = FormErrors()
     try:
         client, secret = fagsystemer.register_client(ctx(), actor(), fagsystem_id, body)
-    except (Invalid, Conflict, Forbidden) as exc:
+    except Conflict as exc:  # the client id is taken
+        errors.add("client_id", translate(exc.detail))
+        return _system_page(fagsystem_id, errors=errors, form="client", status=422)
+    except (Invalid, Forbidden) as exc:
         names = {"client_id", "token_endpoint_auth_method", "grant_types", "redirect_uris"}
         errors.add_error(exc, lambda parts: parts[0] if parts and parts[0] in names else None)
         return _system_page(fagsystem_id, errors=errors, form="client", status=422)
@@ -170,14 +177,79 @@ def system_constraint_type(fagsystem_id: str) -> ResponseReturnValue:
     return _put(fagsystem_id, body, "constraint_types", index, "ctype_", "ctype")
 
 
+@blueprint.post("/fagsystemer/<fagsystem_id>/egenskaber")
+def system_attributes(fagsystem_id: str) -> ResponseReturnValue:
+    """Change the name, kind, minimum assurance level and whether it gets personal data."""
+    item = fagsystemer.get_fagsystem(ctx(), actor(), fagsystem_id)
+    body = _catalogue_body(item)
+    body["name"] = forms.text(request.form, "system_name")
+    body["kind"] = request.form.getlist("system_kind")
+    body["min_loa"] = forms.text(request.form, "system_min_loa")
+    body["personal_data"] = request.form.get("system_personal_data") == "on"
+    if not body["kind"]:
+        errors = FormErrors()
+        errors.add("system_kind", t("system.kind_required"))
+        return _system_page(fagsystem_id, errors=errors, form="attributes", status=422)
+    return _put(fagsystem_id, body, "", 0, "system_", "attributes")
+
+
+@blueprint.post("/fagsystemer/<fagsystem_id>/roller/fjern")
+def system_role_remove(fagsystem_id: str) -> ResponseReturnValue:
+    """Remove a role; the service refuses one still in use, and says what uses it."""
+    item = fagsystemer.get_fagsystem(ctx(), actor(), fagsystem_id)
+    role_id = request.form.get("role_id", "")
+    found = forms.one(item["roles"], "id", role_id, f"role {role_id} not found")
+    body = _catalogue_body(item)
+    body["roles"] = [role for role in body["roles"] if role["id"] != role_id]
+    position = item["roles"].index(found)
+    return _put(fagsystem_id, body, "roles", -1, "", "removed", at=f"remove-role-{position}")
+
+
+@blueprint.post("/fagsystemer/<fagsystem_id>/dataafgraensninger/fjern")
+def system_constraint_type_remove(fagsystem_id: str) -> ResponseReturnValue:
+    """Remove a constraint type; refused while a role of the fagsystem still uses it."""
+    item = fagsystemer.get_fagsystem(ctx(), actor(), fagsystem_id)
+    ctype_id = request.form.get("ctype_id", "")
+    found = forms.one(item["constraint_types"], "id", ctype_id, f"type {ctype_id} not found")
+    body = _catalogue_body(item)
+    body["constraint_types"] = [c for c in body["constraint_types"] if c["id"] != ctype_id]
+    position = item["constraint_types"].index(found)
+    at = f"remove-ctype-{position}"
+    try:
+        fagsystemer.put_fagsystem(ctx(), actor(), fagsystem_id, body)
+    except (Invalid, Conflict, Forbidden) as exc:
+        errors = FormErrors()
+        for pointer, message in exc.errors or [("", exc.detail)]:
+            parts = pointer_parts(pointer)
+            if parts[:1] == ["roles"] and len(parts) > 1 and parts[1].isdigit():
+                role = body["roles"][int(parts[1])]  # a role still declares the type
+                errors.add(at, t("system.ctype_in_use", role=role.get("name", role["id"])))
+            else:
+                errors.add(at, translate(message))
+        return _system_page(fagsystem_id, errors=errors, form="removed", status=422)
+    return redirect(url_for(".system_show", fagsystem_id=fagsystem_id, gemt="removed"), 303)
+
+
 def _put(
-    fagsystem_id: str, body: dict[str, Any], section: str, index: int, prefix: str, form: str
+    fagsystem_id: str,
+    body: dict[str, Any],
+    section: str,
+    index: int,
+    prefix: str,
+    form: str,
+    *,
+    at: str | None = None,
 ) -> ResponseReturnValue:
+    """PUT the whole fagsystem; errors at the form's fields (or at ``at``, a remove button)."""
     errors = FormErrors()
 
-    names = ("id", "name", "kind", "values", "regex", "description", "constraints")
+    names = ("id", "name", "kind", "values", "regex", "description", "constraints", "min_loa")
 
     def field_for(parts: list[str]) -> str | None:
+        if not section:  # the fagsystem's own attributes
+            return prefix + parts[0] if parts and parts[0] in names else None
+        if parts == [section, str(index)] and section == "constraint_types":
+            return prefix + "values"  # the only whole-type error: a value list is missing
         if len(parts) >= 3 and parts[:2] == [section, str(index)] and parts[2] in names:
             return prefix + parts[2]
         return None
@@ -185,7 +257,11 @@ def _put(
     try:
         fagsystemer.put_fagsystem(ctx(), actor(), fagsystem_id, body)
     except (Invalid, Conflict, Forbidden) as exc:
-        errors.add_error(exc, field_for)
+        if at is None:
+            errors.add_error(exc, field_for)
+        else:
+            for message in all_messages(exc):
+                errors.add(at, message)
         return _system_page(fagsystem_id, errors=errors, form=form, status=422)
     return redirect(url_for(".system_show", fagsystem_id=fagsystem_id, gemt=form), 303)
 
@@ -201,12 +277,22 @@ def _manager() -> Any:
 def key_list() -> ResponseReturnValue:
     items = keys.list_keys(ctx(), actor(), _manager())
     return page(
-        "admin/keys.html", items=items, types=KEY_TYPES, rotated=request.args.get("roteret")
+        "admin/keys.html",
+        items=items,
+        types=KEY_TYPES,
+        rotated=request.args.get("roteret"),
+        errors=FormErrors(),
     )
 
 
 @blueprint.post("/noegler/roter")
 def key_rotate() -> ResponseReturnValue:
     kty = request.form.get("kty") or None
-    keys.rotate(ctx(), actor(), _manager(), kty)
+    try:
+        keys.rotate(ctx(), actor(), _manager(), kty)
+    except Invalid as exc:
+        errors = FormErrors()
+        errors.add_error(exc, lambda parts: "kty")
+        items = keys.list_keys(ctx(), actor(), _manager())
+        return page("admin/keys.html", 422, items=items, types=KEY_TYPES, errors=errors)
     return redirect(url_for(".key_list", roteret=kty or "alle"), 303)

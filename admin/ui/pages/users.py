@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import redirect, request, url_for
+from flask import g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
@@ -115,10 +115,21 @@ def user_access(cvr: str, username: str) -> ResponseReturnValue:
 
 
 def _role_names(cvr: str) -> dict[str, str]:
-    return {
+    """The municipality's own jobfunktionsroller, then those delegated to it (marked so)."""
+    names = {
         item["id"]: item["name"]
         for item in forms.all_items(lambda p: jfr.list_jfrs(ctx(), actor(), cvr, p))
     }
+    for item in _delegated(cvr):
+        names[item["id"]] = t("jfr.delegated_from", name=item["name"], cvr=item["cvr"])
+    return names
+
+
+def _delegated(cvr: str) -> list[dict[str, Any]]:
+    if "admin_delegated" not in g:
+        g.admin_delegated = jfr.list_delegated_jfrs(ctx(), actor(), cvr)
+    found: list[dict[str, Any]] = g.admin_delegated
+    return found
 
 
 # -- assignments ---------------------------------------------------------------------------
@@ -149,9 +160,10 @@ def assignment_list(cvr: str) -> ResponseReturnValue:
 
 def _postponed(cvr: str, role_id: str) -> list[str]:
     """Constraint types the chosen role leaves to the assignment (empty if unknown to us)."""
+    delegated = [item for item in _delegated(cvr) if item["id"] == role_id]
     try:
-        item = jfr.get_jfr(ctx(), actor(), cvr, role_id)
-    except AdminError:  # a role delegated to us is not ours to read: none shown
+        item = delegated[0] if delegated else jfr.get_jfr(ctx(), actor(), cvr, role_id)
+    except AdminError:  # an unknown role: the service names it when the form is sent
         return []
     return sorted(
         {
@@ -308,8 +320,7 @@ def assignment_show(cvr: str, assignment_id: str) -> ResponseReturnValue:
         if item.get("org_unit"):
             change["inherit"] = request.form.get("inherit") == "on"
             change["except_users"] = forms.split_names(forms.text(request.form, "except_users"))
-        # The service's PATCH takes no nulls: an emptied date or case number is left as is.
-        change = {key: value for key, value in change.items() if value is not None}
+        # An emptied date or case number is sent as null, which clears it (merge patch).
         if not errors:
             try:
                 item = assignments.update_assignment(ctx(), actor(), cvr, assignment_id, change)
