@@ -8,10 +8,12 @@ export STS_DATA_DIR ?= $(DATA_DIR)
 
 .PHONY: demo test lint typecheck unit bench install clean
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml tests/e2e/axe/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,verifier]'
+	# axe-core for the admin UI's accessibility tests (pinned; read from disk by the tests)
+	npm ci --prefix tests/e2e/axe --no-audit --no-fund --silent
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,11 +34,12 @@ typecheck: $(STAMP)
 	$(BIN)/mypy .
 
 ## bench: run every benchmark with its peer (minutes; results in bench/results/)
+## (wrk comes from Debian's package; the hot paths' Node.js peer installs itself with npm)
 bench: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.authz_national --reuse
 	$(BIN)/python -m bench.saml_sign --seconds 3
-	$(BIN)/python -m bench.saml_http --duration 20
-	$(BIN)/python -m bench.oidc_http --duration 15 --rounds 2
+	$(BIN)/python -m bench.hot_paths --duration 20
 	$(BIN)/python -m bench.ad_login_sync
 
 clean:

@@ -2,7 +2,7 @@
 
 Read top to bottom, ``create_app`` is the whole application. ``python app.py`` runs the
 embedded default (SQLite and in-process state in ``var/``) for a quick look; production
-runs ``stsctl serve`` (gunicorn) against PostgreSQL and Redis.
+runs ``stsctl serve`` (granian) against PostgreSQL and Redis.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from flask import Flask
 
 from admin.api.views import setup as setup_admin_api
+from admin.ui import setup as setup_admin_ui
 from authz.cache import AuthzEngine
 from certs.keys import KeyManager
 from connectors.base import Directory
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(saml_blueprint)
     setup_oidc(app)
     setup_admin_api(app)
+    setup_admin_ui(app)
     log.info(
         "application created",
         extra={"base_url": settings.base_url, "redis": bool(settings.redis_url)},

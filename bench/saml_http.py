@@ -507,20 +507,29 @@ def other_load(before: dict[int, tuple[str, float]], ours: set[int]) -> list[str
     return [f"{name} (pid {pid}): {cpu:.1f} CPU s" for cpu, pid, name in busiest if cpu >= 0.1]
 
 
-def cpu_snapshot(workers: list[int]) -> dict[str, float]:
-    """CPU seconds used so far: the IdP's workers, PostgreSQL, Redis, the whole machine."""
+def cpu_snapshot(workers: list[int]) -> dict[str, dict[int, float]]:
+    """CPU seconds used so far per process: the IdP's workers, PostgreSQL, Redis, and the
+    whole machine (under pid 0). Per process, so a backend that exits is not subtracted."""
 
     def pids(name: str) -> list[int]:
         found = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True)
         return [int(pid) for pid in found.stdout.split()]
 
+    def each(found: list[int]) -> dict[int, float]:
+        return {pid: _cpu_seconds([pid]) for pid in found}
+
     return {
-        "idp_workers": _cpu_seconds(workers),
-        "postgres": _cpu_seconds(pids("postgres")),
-        "redis": _cpu_seconds(pids("redis-server")),
-        "wrk": _cpu_seconds(pids("wrk")),
-        "machine": _machine_busy_seconds(),
+        "idp_workers": each(workers),
+        "postgres": each(pids("postgres")),
+        "redis": each(pids("redis-server")),
+        "wrk": each(pids("wrk")),
+        "machine": {0: _machine_busy_seconds()},
     }
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """Seconds used between two snapshots by the processes alive at the second."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def wait_until_quiet(limit: float, busy_share: float = 0.15) -> float:
@@ -591,7 +600,9 @@ def measure_mode(
             processes_before, {server.process.pid, *server.worker_pids()}
         )
         result["cpu_ms_per_round_trip"] = {
-            name: round(1000 * (cpu_after[name] - cpu_before[name]) / max(result["ok"], 1), 2)
+            name: round(
+                1000 * cpu_used(cpu_before[name], cpu_after[name]) / max(result["ok"], 1), 2
+            )
             for name in cpu_before
             if name != "wrk"  # wrk's own process ends with the run; its CPU is not counted
         }
@@ -617,7 +628,7 @@ def main() -> None:
     parser.add_argument("--redis-url", default=DEFAULT_REDIS)
     parser.add_argument("--port", type=int, default=8790)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument("--threads", type=int, default=4, help="server threads per worker")
     parser.add_argument("--connections", type=int, default=8, help="wrk keep-alive connections")
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per measurement")
@@ -705,7 +716,7 @@ def report(
     peer: dict[str, Any] | None,
     per_response: dict[str, Any],
 ) -> None:
-    target = {"round_trips_per_s": 300, "p99_ms": 50}
+    target = {"round_trips_per_s": 600, "p99_ms": 50}
     result = {
         "benchmark": "saml_http",
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -715,7 +726,7 @@ def report(
             "platform": platform.platform(),
         },
         "setup": {
-            "server": f"stsctl serve --workers {args.workers} --threads {args.threads} (gthread)",
+            "server": f"stsctl serve --workers {args.workers} --threads {args.threads}",
             "store": "PostgreSQL (own database) + Redis (own db number)",
             "load_generator": (
                 f"wrk -t {args.wrk_threads} -c {args.connections} -d {args.duration}s, keep-alive,"
@@ -754,7 +765,7 @@ def report(
             f"{name:40} {row['round_trips_per_s']:>8} {row['p50_ms']:>8} {row['p99_ms']:>8} "
             f"{row['ok']:>7} {row['failed']:>7}"
         )
-    print(f"target: >= 300 rt/s and p99 <= 50 ms: {'met' if result['target_met'] else 'NOT met'}")
+    print(f"target: >= 600 rt/s and p99 <= 50 ms: {'met' if result['target_met'] else 'NOT met'}")
     for name, row in rows:
         cpu = row["cpu_ms_per_round_trip"]
         print(

@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from cli.context import CliContext, pass_context
-from store.catalogue import CatalogueInvalid, export_catalogue, import_catalogue, load_file
+from store.catalogue import CatalogueInvalid, import_catalogue, load_file, write_catalogue
+from store.catalogue.progress import QUIET, Progress
+
+
+class _BarProgress(Progress):
+    """A click.progressbar per pass over users or assignments, on standard error."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def start(self, label: str, total: int) -> None:
+        self._bar = click.progressbar(length=max(total, 1), label=f"{label:22}", file=sys.stderr)
+        self._bar.__enter__()
+
+    def advance(self, count: int) -> None:
+        if self._bar is not None:
+            self._bar.update(count)
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+def _progress() -> Progress:
+    """Bars on a terminal, nothing otherwise."""
+    return _BarProgress() if sys.stderr.isatty() else QUIET
 
 
 @click.command("import")
@@ -26,7 +50,7 @@ def import_command(ctx: CliContext, file: Path, prune: bool) -> None:
     """Validate FILE (YAML or JSON catalogue) and import it in one transaction."""
     try:
         data = load_file(file)
-        report = import_catalogue(ctx.database, data, prune=prune)
+        report = import_catalogue(ctx.database, data, prune=prune, progress=_progress())
     except CatalogueInvalid as exc:
         for error in exc.errors:
             click.echo(str(error), err=True)
@@ -79,15 +103,13 @@ def _invalidate_privileges(ctx: CliContext, data: dict[str, Any]) -> None:
 )
 @pass_context
 def export_command(ctx: CliContext, cvr: str | None, output_format: str) -> None:
-    """Write the catalogue (without secrets) to standard output."""
+    """Write the catalogue (without secrets) to standard output, streamed from the store."""
     if cvr is not None and not (len(cvr) == 8 and cvr.isdigit()):
         raise click.BadParameter("a CVR number is 8 digits", param_hint="--cvr")
+    out = sys.stdout
     with ctx.database.session() as session:
-        data = export_catalogue(session, cvr)
-    if output_format == "json":
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-    else:
-        click.echo(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), nl=False)
+        write_catalogue(session, out, cvr, output_format, progress=_progress())
+    out.flush()
 
 
 COMMANDS = [import_command, export_command]

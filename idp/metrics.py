@@ -1,8 +1,8 @@
 """Prometheus metrics at ``/metrics``: request counts and latencies per endpoint.
 
-With several gunicorn workers set ``PROMETHEUS_MULTIPROC_DIR`` to a shared empty
-directory so the figures of every worker are summed; otherwise each process reports its
-own (the load balancer then sees one worker per scrape).
+``stsctl serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` (a fresh directory per run, or the
+operator's, emptied at start) before its workers start, so the figures of every worker
+are summed; a process started otherwise reports its own.
 """
 
 from __future__ import annotations

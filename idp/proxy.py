@@ -1,10 +1,11 @@
 """The client's address behind a trusted reverse proxy.
 
-``X-Forwarded-For`` is honoured (its last hop, werkzeug's ``ProxyFix(x_for=1)``) only on
-connections whose peer is in ``STS_TLS_TRUSTED_PROXIES``; anyone else could simply send
-the header. Login throttling and the audit log then see the person's address instead of
-the proxy's, which every person behind it would share. The peer itself stays readable
-for checks about the proxy (:func:`peer_address`).
+``X-Forwarded-For`` (its last hop) and ``X-Forwarded-Proto`` are honoured (werkzeug's
+``ProxyFix(x_for=1, x_proto=1)``) only on connections whose peer is in
+``STS_TLS_TRUSTED_PROXIES``; anyone else could simply send the headers. Login
+throttling and the audit log then see the person's address instead of the proxy's,
+which every person behind it would share. The peer itself stays readable for checks
+about the proxy (:func:`peer_address`).
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ def is_trusted(address: str | None, networks: Sequence[Network]) -> bool:
 
 
 class TrustedProxyFix:
-    """``ProxyFix(x_for=1)`` for requests from trusted proxies; others pass unchanged."""
+    """``ProxyFix(x_for=1, x_proto=1)`` for requests from trusted proxies; others pass
+    unchanged."""
 
     def __init__(self, wsgi_app: Any, networks: Sequence[Network]) -> None:
         self.wsgi_app = wsgi_app
         self.networks = tuple(networks)
-        self.fixed = ProxyFix(wsgi_app, x_for=1, x_proto=0, x_host=0, x_port=0, x_prefix=0)
+        self.fixed = ProxyFix(wsgi_app, x_for=1, x_proto=1, x_host=0, x_port=0, x_prefix=0)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if is_trusted(environ.get("REMOTE_ADDR"), self.networks):

@@ -68,7 +68,7 @@ class AuditBatcher:
             return
         with self._start_lock:
             if self._thread is None or not self._thread.is_alive():
-                # A fork (gunicorn) leaves no thread behind: start one in this process.
+                # A fork (a server worker) leaves no thread behind: start one in this process.
                 self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
                 self._thread.start()
 

@@ -6,7 +6,7 @@ jobfunktionsroller, users, assignments and serviceaftaler. ``stsctl import`` and
 """
 
 from store.catalogue.common import CatalogueError, CatalogueInvalid
-from store.catalogue.exporter import export_catalogue, normalise
+from store.catalogue.exporter import export_catalogue, iter_catalogue, normalise, write_catalogue
 from store.catalogue.importer import ImportReport, import_catalogue
 from store.catalogue.loading import load_file, metadata_entity_id, parse_text
 from store.catalogue.schema import catalogue_schema
@@ -19,9 +19,11 @@ __all__ = [
     "catalogue_schema",
     "export_catalogue",
     "import_catalogue",
+    "iter_catalogue",
     "load_file",
     "metadata_entity_id",
     "normalise",
     "parse_text",
     "validate",
+    "write_catalogue",
 ]

@@ -18,19 +18,23 @@ nothing either way.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
 
-from sqlalchemy import select
+import yaml
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from store.catalogue.checks import ADMIN_OPERATOR
 from store.catalogue.common import DEFAULTS, kind_list
+from store.catalogue.progress import QUIET, Progress, tracked
 from store.models import (
     AdminRoleAssignment,
     Assignment,
     ConstraintType,
     Fagsystem,
     Group,
+    JfrGrant,
     Jobfunktionsrolle,
     Municipality,
     OidcClient,
@@ -44,35 +48,125 @@ from store.models import (
 Item = dict[str, Any]
 
 
+SECTIONS = (
+    "municipalities",
+    "fagsystemer",
+    "jobfunktionsroller",
+    "users",
+    "assignments",
+    "serviceaftaler",
+)
+STREAM_ROWS = 5_000
+
+
 def export_catalogue(session: Session, cvr: str | None = None) -> Item:
     """The store (or one municipality of it) in the catalogue format, without defaults."""
-    users = {user.id: user for user in session.scalars(select(User))}
+    exported: Item = {"version": 1}
+    for section, items in iter_catalogue(session, cvr):
+        exported[section] = list(items)
+    return exported
+
+
+def iter_catalogue(
+    session: Session, cvr: str | None = None, progress: Progress = QUIET
+) -> Iterator[tuple[str, Iterable[Item]]]:
+    """Each section with its items, read from the store as they are consumed.
+
+    Users and assignments are streamed (server-side cursor on PostgreSQL), so memory does
+    not grow with them beyond a map from user id to username. Consume each section's
+    items before asking for the next section.
+    """
+    names = _usernames(session)
     held = _admin_roles(session, cvr)
-    return {
-        "version": 1,
-        "municipalities": _municipalities(session, cvr, users),
-        "fagsystemer": [
+    yield "municipalities", _municipalities(session, cvr, names)
+    yield (
+        "fagsystemer",
+        [
             _fagsystem(session, system, held)
             for system in session.scalars(select(Fagsystem).order_by(Fagsystem.id))
         ],
-        "jobfunktionsroller": _jfrs(session, cvr),
-        "users": [
-            _user(user, held)
-            for user in sorted(users.values(), key=_user_order)
-            if _local_of(user, cvr)
-        ],
-        "assignments": _assignments(session, cvr, users),
-        "serviceaftaler": _serviceaftaler(session, cvr),
+    )
+    yield "jobfunktionsroller", _jfrs(session, cvr)
+    progress.phase = "exporting"
+    yield (
+        "users",
+        tracked(
+            _Counted(session, _users_query(cvr), _users(session, cvr, held)), "users", progress
+        ),
+    )
+    yield (
+        "assignments",
+        tracked(
+            _Counted(session, _assignments_query(cvr), _assignments(session, cvr, names)),
+            "assignments",
+            progress,
+        ),
+    )
+    yield "serviceaftaler", _serviceaftaler(session, cvr)
+
+
+def write_catalogue(
+    session: Session,
+    out: TextIO,
+    cvr: str | None = None,
+    output_format: str = "yaml",
+    progress: Progress = QUIET,
+) -> None:
+    """Write the catalogue to ``out`` as YAML or JSON, item by item (bounded memory).
+
+    JSON is written one item per line inside the usual structure; YAML in chunks of items.
+    """
+    sections = iter_catalogue(session, cvr, progress)
+    if output_format == "json":
+        out.write('{\n  "version": 1')
+        for section, items in sections:
+            out.write(f',\n  "{section}": [')
+            separator = "\n    "
+            for item in items:
+                out.write(separator + json.dumps(item, ensure_ascii=False))
+                separator = ",\n    "
+            out.write("\n  ]" if separator != "\n    " else "]")
+        out.write("\n}\n")
+        return
+    out.write("version: 1\n")
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    for section, items in sections:
+        chunk: list[Item] = []
+        wrote = False
+        for item in items:
+            chunk.append(item)
+            if len(chunk) == 1000:
+                out.write("" if wrote else f"{section}:\n")
+                out.write(yaml.dump(chunk, Dumper=dumper, allow_unicode=True, sort_keys=False))
+                chunk, wrote = [], True
+        if chunk:
+            out.write("" if wrote else f"{section}:\n")
+            out.write(yaml.dump(chunk, Dumper=dumper, allow_unicode=True, sort_keys=False))
+        elif not wrote:
+            out.write(f"{section}: []\n")
+
+
+class _Counted:
+    """Items of a section with their number (for a progress bar), counted in the store."""
+
+    def __init__(self, session: Session, query: Select[Any], items: Iterable[Item]) -> None:
+        self.session = session
+        self.query = query
+        self.items = items
+
+    def __len__(self) -> int:
+        count = self.session.scalar(select(func.count()).select_from(self.query.subquery()))
+        return int(count or 0)
+
+    def __iter__(self) -> Iterator[Item]:
+        return iter(self.items)
+
+
+def _usernames(session: Session) -> dict[str, str]:
+    """Every user's username by id (managers, subjects and exceptions are written by name)."""
+    return {
+        user_id: username for user_id, username in session.execute(select(User.id, User.username))
     }
-
-
-def _user_order(user: User) -> tuple[str, str]:
-    return (user.cvr, user.username)
-
-
-def _local_of(user: User, cvr: str | None) -> bool:
-    """Local users of ``cvr`` (or of all); AD users come from the connector, not the file."""
-    return user.source == "local" and cvr in (None, user.cvr)
 
 
 def _strip(kind: str, item: Item) -> Item:
@@ -83,28 +177,28 @@ def _strip(kind: str, item: Item) -> Item:
     }
 
 
-def _municipalities(session: Session, cvr: str | None, users: dict[str, User]) -> list[Item]:
+def _municipalities(session: Session, cvr: str | None, names: dict[str, str]) -> list[Item]:
     query = select(Municipality).order_by(Municipality.cvr)
+    unit_query = select(OrgUnit).order_by(OrgUnit.cvr, OrgUnit.uuid)
     if cvr is not None:
         query = query.where(Municipality.cvr == cvr)
-    result = []
-    for municipality in session.scalars(query):
-        units = session.scalars(
-            select(OrgUnit).where(OrgUnit.cvr == municipality.cvr).order_by(OrgUnit.uuid)
-        )
-        result.append(
-            {
-                "cvr": municipality.cvr,
-                "name": municipality.name,
-                "domain": municipality.domain,
-                "org_units": [_org_unit(unit, users) for unit in units],
-            }
-        )
-    return result
+        unit_query = unit_query.where(OrgUnit.cvr == cvr)
+    units: dict[str, list[Item]] = {}
+    for unit in session.scalars(unit_query):
+        units.setdefault(unit.cvr, []).append(_org_unit(unit, names))
+    return [
+        {
+            "cvr": municipality.cvr,
+            "name": municipality.name,
+            "domain": municipality.domain,
+            "org_units": units.get(municipality.cvr, []),
+        }
+        for municipality in session.scalars(query)
+    ]
 
 
-def _org_unit(unit: OrgUnit, users: dict[str, User]) -> Item:
-    manager = users[unit.manager_user_id].username if unit.manager_user_id in users else None
+def _org_unit(unit: OrgUnit, names: dict[str, str]) -> Item:
+    manager = names.get(unit.manager_user_id) if unit.manager_user_id else None
     item = {"uuid": unit.uuid, "name": unit.name, "parent": unit.parent_uuid, "kle": list(unit.kle)}
     return {**item, **_strip("org_unit", {"manager": manager})}
 
@@ -193,67 +287,130 @@ def _role(role: SystemRole) -> Item:
 
 
 def _jfrs(session: Session, cvr: str | None) -> list[Item]:
-    query = select(Jobfunktionsrolle).order_by(Jobfunktionsrolle.id)
+    """Jobfunktionsroller with their grants: two queries."""
+    query = select(
+        Jobfunktionsrolle.id,
+        Jobfunktionsrolle.cvr,
+        Jobfunktionsrolle.name,
+        Jobfunktionsrolle.description,
+        Jobfunktionsrolle.delegated_to,
+    ).order_by(Jobfunktionsrolle.id)
+    grant_query = select(JfrGrant.jfr_id, JfrGrant.role_id, JfrGrant.constraints).order_by(
+        JfrGrant.jfr_id, JfrGrant.position, JfrGrant.id
+    )
     if cvr is not None:
         query = query.where(Jobfunktionsrolle.cvr == cvr)
+        grant_query = grant_query.join(Jobfunktionsrolle).where(Jobfunktionsrolle.cvr == cvr)
+    grants: dict[str, list[Item]] = {}
+    for jfr_id, role_id, constraints in session.execute(grant_query):
+        grants.setdefault(jfr_id, []).append(
+            {"role": role_id, **_strip("grant", {"constraints": dict(constraints)})}
+        )
     result = []
-    for jfr in session.scalars(query):
-        grants = [
-            {"role": grant.role_id, **_strip("grant", {"constraints": dict(grant.constraints)})}
-            for grant in jfr.grants
-        ]
+    for jfr_id, owner, name, description, delegated_to in session.execute(query):
         values = {
-            "description": jfr.description,
-            "delegated_to": list(jfr.delegated_to),
-            "grants": grants,
+            "description": description,
+            "delegated_to": list(delegated_to),
+            "grants": grants.get(jfr_id, []),
         }
         result.append(
-            {"id": jfr.id, "cvr": jfr.cvr, "name": jfr.name, **_strip("jobfunktionsrolle", values)}
+            {"id": jfr_id, "cvr": owner, "name": name, **_strip("jobfunktionsrolle", values)}
         )
     return result
 
 
-def _user(user: User, held: dict[str, list[Item]]) -> Item:
-    values = {
-        "name": user.name,
-        "given_name": user.given_name,
-        "surname": user.surname,
-        "email": user.email,
-        "org_unit": user.org_unit_uuid,
-        "kle": list(user.kle),
-        "password_env": user.password_env,
-        "disabled": user.disabled,
-    }
-    item = {"username": user.username, "cvr": user.cvr, "uuid": user.id, **_strip("user", values)}
-    return _with_admin_roles(item, held, f"user:{user.id}")
+def _users_query(cvr: str | None) -> Select[Any]:
+    query: Any = select(
+        User.id,
+        User.username,
+        User.cvr,
+        User.name,
+        User.given_name,
+        User.surname,
+        User.email,
+        User.org_unit_uuid,
+        User.kle,
+        User.password_env,
+        User.disabled,
+    ).where(User.source == "local")
+    if cvr is not None:
+        query = query.where(User.cvr == cvr)
+    return query
 
 
-def _assignments(session: Session, cvr: str | None, users: dict[str, User]) -> list[Item]:
-    query = select(Assignment)
+def _users(session: Session, cvr: str | None, held: dict[str, list[Item]]) -> Iterator[Item]:
+    """Local users of ``cvr`` (or of all); AD users come from the connector, not the file."""
+    query = _users_query(cvr).order_by(User.cvr, User.username)
+    for row in session.execute(query, execution_options={"yield_per": STREAM_ROWS}):
+        values = {
+            "name": row.name,
+            "given_name": row.given_name,
+            "surname": row.surname,
+            "email": row.email,
+            "org_unit": row.org_unit_uuid,
+            "kle": list(row.kle),
+            "password_env": row.password_env,
+            "disabled": row.disabled,
+        }
+        item = {"username": row.username, "cvr": row.cvr, "uuid": row.id, **_strip("user", values)}
+        yield _with_admin_roles(item, held, f"user:{row.id}")
+
+
+def _assignments_query(cvr: str | None) -> Select[Any]:
+    query: Any = select(Assignment.id)
     if cvr is not None:
         query = query.where(Assignment.cvr == cvr)
-    groups = {group.id: group for group in session.scalars(select(Group))}
-    items = [_assignment(obj, users, groups) for obj in session.scalars(query)]
-    return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+    return query
 
 
-def _assignment(obj: Assignment, users: dict[str, User], groups: dict[str, Group]) -> Item:
-    if obj.user_id:
-        subject: Item = {"user": users[obj.user_id].username}
-    elif obj.group_id:
-        group = groups[obj.group_id]
-        subject = {"group": group.object_guid or group.dn}
-    else:
-        subject = {"org_unit": obj.org_unit_uuid}
-    values = {
-        "valid_from": obj.valid_from.isoformat() if obj.valid_from else None,
-        "valid_to": obj.valid_to.isoformat() if obj.valid_to else None,
-        "case_number": obj.case_number,
-        "inherit": obj.inherit,
-        "except_users": [users[uid].username for uid in obj.excepted_user_ids if uid in users],
-        "constraints": dict(obj.constraints),
-    }
-    return {**subject, "cvr": obj.cvr, "role": obj.jfr_id, **_strip("assignment", values)}
+def _assignments(session: Session, cvr: str | None, names: dict[str, str]) -> Iterator[Item]:
+    """Assignments in a stable order: CVR, role, subject, case number."""
+    subject = func.coalesce(User.username, Group.object_guid, Group.dn, Assignment.org_unit_uuid)
+    query = (
+        select(
+            Assignment.cvr,
+            Assignment.jfr_id,
+            Assignment.subject_type,
+            User.username,
+            Group.object_guid,
+            Group.dn,
+            Assignment.org_unit_uuid,
+            Assignment.valid_from,
+            Assignment.valid_to,
+            Assignment.case_number,
+            Assignment.inherit,
+            Assignment.excepted_user_ids,
+            Assignment.constraints,
+        )
+        .outerjoin(User, User.id == Assignment.user_id)
+        .outerjoin(Group, Group.id == Assignment.group_id)
+        .order_by(
+            Assignment.cvr,
+            Assignment.jfr_id,
+            Assignment.subject_type,
+            subject,
+            Assignment.case_number,
+            Assignment.id,
+        )
+    )
+    if cvr is not None:
+        query = query.where(Assignment.cvr == cvr)
+    for row in session.execute(query, execution_options={"yield_per": STREAM_ROWS}):
+        if row.subject_type == "user":
+            who: Item = {"user": row.username}
+        elif row.subject_type == "group":
+            who = {"group": row.object_guid or row.dn}
+        else:
+            who = {"org_unit": row.org_unit_uuid}
+        values = {
+            "valid_from": row.valid_from.isoformat() if row.valid_from else None,
+            "valid_to": row.valid_to.isoformat() if row.valid_to else None,
+            "case_number": row.case_number,
+            "inherit": row.inherit,
+            "except_users": [names[uid] for uid in row.excepted_user_ids if uid in names],
+            "constraints": dict(row.constraints),
+        }
+        yield {**who, "cvr": row.cvr, "role": row.jfr_id, **_strip("assignment", values)}
 
 
 def _serviceaftaler(session: Session, cvr: str | None) -> list[Item]:

@@ -14,19 +14,30 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from store.catalogue.common import CatalogueError, CatalogueInvalid, join_path
+from store.catalogue.document import open_json
 
 MD_NS = "urn:oasis:names:tc:SAML:2.0:metadata"
 METADATA_TIMEOUT_SECONDS = 10
 
 
 def load_file(path: str | Path) -> dict[str, Any]:
-    """Read a catalogue file and inline its SAML metadata; raise CatalogueInvalid if unreadable."""
+    """Read a catalogue file and inline its SAML metadata; raise CatalogueInvalid if unreadable.
+
+    A JSON file is read with :func:`store.catalogue.document.open_json`: its ``users``
+    and ``assignments`` are streamed from the file whenever they are iterated, so a
+    national catalogue is not held in memory. YAML is read whole.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            head = file.read(4096).lstrip()
+        data = (
+            open_json(path)
+            if head.startswith(b"{")
+            else parse_text(path.read_text(encoding="utf-8"), source=str(path))
+        )
     except OSError as exc:
         raise CatalogueInvalid([CatalogueError("", f"cannot read {path}: {exc.strerror}")]) from exc
-    data = parse_text(text, source=str(path))
     errors = resolve_metadata(data, base_dir=path.parent)
     if errors:
         raise CatalogueInvalid(errors)

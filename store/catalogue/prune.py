@@ -1,17 +1,22 @@
 """``--prune``: delete what a catalogue no longer names, for the municipalities it names.
 
-See :mod:`store.catalogue.importer` for what is pruned and what is deliberately not.
+See :mod:`store.catalogue.importer` for what is pruned and what is deliberately not. The
+deletes are set-wise, against the temporary tables the importer filled with what the
+file names (``cat_org_units``, ``cat_users``, ``cat_jfrs``, ``cat_assignments``).
 """
+
+# ruff: noqa: S608 - SQL is assembled from this module's own identifiers; values are bound
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from store.catalogue.report import ImportReport
-from store.models import Assignment, Jobfunktionsrolle, OrgUnit, Serviceaftale, User
+
+if TYPE_CHECKING:
+    from store.catalogue.importer import Bulk
 
 Item = dict[str, Any]
 
@@ -19,78 +24,55 @@ Item = dict[str, Any]
 class Pruner:
     """Deletes what the file no longer names, for the municipalities it names."""
 
-    def __init__(
-        self, session: Session, report: ImportReport, data: Item, kept_assignments: set[str]
-    ) -> None:
+    def __init__(self, session: Session, bulk: Bulk, report: ImportReport, data: Item) -> None:
         self.session = session
+        self.bulk = bulk
         self.report = report
-        self.named = {m["cvr"] for m in data.get("municipalities", [])}
-        self.kept_assignments = kept_assignments
-        self.kept_units = {
-            u["uuid"] for m in data.get("municipalities", []) for u in m.get("org_units", [])
-        }
-        self.kept_users = {(u["cvr"], u["username"]) for u in data.get("users", [])}
-        self.kept_jfrs = {j["id"] for j in data.get("jobfunktionsroller", [])}
-        self.kept_aftaler = {a["id"] for a in data.get("serviceaftaler", [])}
+        self.named = sorted({m["cvr"] for m in data.get("municipalities", [])})
+        self.kept_aftaler = sorted({a["id"] for a in data.get("serviceaftaler", [])})
 
     def run(self) -> None:
         """Dependants first, so every delete is explicit and counted."""
         if not self.named:
             return
-        gone_jfrs = [
-            jfr
-            for jfr in self.session.scalars(
-                select(Jobfunktionsrolle).where(Jobfunktionsrolle.cvr.in_(self.named))
-            )
-            if jfr.id not in self.kept_jfrs
-        ]
-        gone_users = [
-            user
-            for user in self.session.scalars(
-                select(User).where(User.cvr.in_(self.named), User.source == "local")
-            )
-            if (user.cvr, user.username) not in self.kept_users
-        ]
-        self.delete_assignments({jfr.id for jfr in gone_jfrs}, {user.id for user in gone_users})
-        self.delete("jobfunktionsrolle", gone_jfrs)
-        self.delete(
-            "serviceaftale",
-            [
-                aftale
-                for aftale in self.session.scalars(
-                    select(Serviceaftale).where(Serviceaftale.cvr.in_(self.named))
-                )
-                if aftale.id not in self.kept_aftaler
-            ],
+        bulk, named = self.bulk, self.named
+        bulk.temp("cat_gone_jfrs", {"id": "text"})
+        bulk.execute(
+            "INSERT INTO cat_gone_jfrs (id) SELECT s.id FROM jobfunktionsroller AS s"
+            " WHERE s.cvr IN :named AND NOT EXISTS (SELECT 1 FROM cat_jfrs AS x WHERE x.id = s.id)",
+            named=named,
         )
-        self.delete("user", gone_users)
+        bulk.temp("cat_gone_users", {"id": "text"})
+        bulk.execute(
+            "INSERT INTO cat_gone_users (id) SELECT s.id FROM users AS s"
+            " WHERE s.cvr IN :named AND s.source = 'local' AND NOT EXISTS"
+            " (SELECT 1 FROM cat_users AS x WHERE x.cvr = s.cvr AND x.username = s.username)",
+            named=named,
+        )
+        self.delete(
+            "assignment",
+            "DELETE FROM assignments WHERE (cvr IN :named AND NOT EXISTS"
+            " (SELECT 1 FROM cat_assignments AS x WHERE x.kept_id = assignments.id))"
+            " OR jfr_id IN (SELECT id FROM cat_gone_jfrs)"
+            " OR user_id IN (SELECT id FROM cat_gone_users)",
+        )
+        self.delete(
+            "jobfunktionsrolle",
+            "DELETE FROM jobfunktionsroller WHERE id IN (SELECT id FROM cat_gone_jfrs)",
+        )
+        kept = " AND id NOT IN :kept" if self.kept_aftaler else ""
+        self.delete("serviceaftale", f"DELETE FROM serviceaftaler WHERE cvr IN :named{kept}")
+        self.delete("user", "DELETE FROM users WHERE id IN (SELECT id FROM cat_gone_users)")
         self.delete(
             "org_unit",
-            [
-                unit
-                for unit in self.session.scalars(
-                    select(OrgUnit).where(
-                        OrgUnit.cvr.in_(self.named), OrgUnit.external_id.is_(None)
-                    )
-                )
-                if unit.uuid not in self.kept_units
-            ],
+            "DELETE FROM org_units WHERE cvr IN :named AND external_id IS NULL AND NOT EXISTS"
+            " (SELECT 1 FROM cat_org_units AS x WHERE x.uuid = org_units.uuid)",
         )
-        self.session.expire_all()  # the database nulled references to deleted rows
 
-    def delete_assignments(self, gone_jfrs: set[str], gone_users: set[str]) -> None:
-        """Unnamed assignments of the named CVRs, and any assignment of a pruned JFR or user."""
-        doomed = [
-            obj
-            for obj in self.session.scalars(select(Assignment))
-            if (obj.cvr in self.named and obj.id not in self.kept_assignments)
-            or obj.jfr_id in gone_jfrs
-            or obj.user_id in gone_users
-        ]
-        self.delete("assignment", doomed)
-
-    def delete(self, kind: str, objects: list[Any]) -> None:
-        for obj in objects:
-            self.session.delete(obj)
-            self.report.deleted[kind] += 1
-        self.session.flush()
+    def delete(self, kind: str, sql: str) -> None:
+        params: dict[str, Any] = {"named": self.named} if ":named" in sql else {}
+        if ":kept" in sql:
+            params["kept"] = self.kept_aftaler
+        deleted = self.bulk.execute(sql, **params).rowcount
+        if deleted:
+            self.report.deleted[kind] += deleted

@@ -7,6 +7,8 @@ checking references of a malformed file would mostly repeat the same mistake.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -14,23 +16,46 @@ from sqlalchemy.orm import Session
 from store.catalogue.checks import StructureChecks
 from store.catalogue.common import KLE_DYNAMIC, ORGENHED_DYNAMIC, CatalogueError, parse_date
 from store.catalogue.schema import schema_errors
-from store.catalogue.world import ConstraintTypeView, build_world
+from store.catalogue.world import ConstraintTypeView, World, build_world
 
 Item = dict[str, Any]
 
 
 def validate(session: Session, data: Any, *, prune: bool = False) -> list[CatalogueError]:
     """Every problem in ``data``: schema errors first; if none, the semantic checks."""
+    return check(session, data, prune=prune)[0]
+
+
+def check(
+    session: Session, data: Any, *, prune: bool = False
+) -> tuple[list[CatalogueError], World]:
+    """:func:`validate`, also returning the world it checked against (empty on schema errors).
+
+    The importer resolves references (users, groups) through that world's maps.
+    """
     errors = schema_errors(data)
     if errors:
-        return errors
+        return errors, World()
     checker = _Checker(build_world(session, data, prune=prune))
     checker.check(data)
-    return sorted(set(checker.errors), key=checker.errors.index)
+    return list(dict.fromkeys(checker.errors)), checker.world
 
 
 class _Checker(StructureChecks):
     """Adds the checks of jobfunktionsroller, users, assignments and serviceaftaler."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__(world)
+        self.postponed: dict[str, dict[str, list[ConstraintTypeView]]] = {}
+
+    @contextlib.contextmanager
+    def collecting(self) -> Iterator[list[CatalogueError]]:
+        """Errors reported inside the block go to the list it yields, not to ``errors``."""
+        errors, self.errors = self.errors, []
+        try:
+            yield self.errors
+        finally:
+            self.errors = errors
 
     def check(self, data: Item) -> None:
         self.check_municipalities(data.get("municipalities", []))
@@ -132,58 +157,66 @@ class _Checker(StructureChecks):
 
     # -- users -------------------------------------------------------------------------
 
-    def check_users(self, users: list[Item]) -> None:
-        self.duplicates(
-            [(u["cvr"], u["username"]) for u in users],
-            "duplicate user (CVR, username) {key} (first at users[{first}])",
-            "users",
+    def check_users(self, users: Iterable[Item]) -> None:
+        by_key = _Repeats(lambda u, _index: (u["cvr"], u["username"]))
+        by_uuid = _Repeats(lambda u, index: u.get("uuid") or index)
+        with self.collecting() as item_errors:
+            for index, user in enumerate(users):
+                by_key.add(user, index)
+                by_uuid.add(user, index)
+                self.check_user(user, index)
+        by_key.report(
+            self, users, "duplicate user (CVR, username) {key} (first at users[{first}])", "users"
         )
-        self.duplicates(
-            [u.get("uuid") or index for index, u in enumerate(users)],
-            "duplicate user uuid {key} (first at users[{first}])",
-            "users",
-        )
+        by_uuid.report(self, users, "duplicate user uuid {key} (first at users[{first}])", "users")
+        self.errors += item_errors
+
+    def check_user(self, user: Item, index: int) -> None:
         stored = self.world.stored
-        for index, user in enumerate(users):
-            key = (user["cvr"], user["username"])
-            self.known_cvr(user["cvr"], "users", index, "cvr")
-            if stored.user_source.get(key) == "ad":
-                self.error(
-                    f"{user['username']} is synchronised from AD; remove it from the file",
-                    "users",
-                    index,
-                )
-            uuid = user.get("uuid")
-            if uuid and stored.user_uuid.get(key, uuid) != uuid:
-                self.error(
-                    f"stored with uuid {stored.user_uuid[key]}; a user's uuid cannot change",
-                    "users",
-                    index,
-                    "uuid",
-                )
-            if uuid and stored.uuid_user.get(uuid, key) != key:
-                self.error(f"uuid {uuid} belongs to another user", "users", index, "uuid")
-            org_unit = user.get("org_unit")
-            if org_unit is not None and org_unit not in self.world.units_of(user["cvr"]):
-                self.error(
-                    f"{org_unit} is not an org unit of municipality {user['cvr']}",
-                    "users",
-                    index,
-                    "org_unit",
-                )
-            self.check_admin_roles(user.get("admin_roles", []), "users", index, "admin_roles")
+        key = (user["cvr"], user["username"])
+        self.known_cvr(user["cvr"], "users", index, "cvr")
+        if stored.user_source.get(key) == "ad":
+            self.error(
+                f"{user['username']} is synchronised from AD; remove it from the file",
+                "users",
+                index,
+            )
+        uuid = user.get("uuid")
+        if uuid and stored.user_id.get(key, uuid) != uuid:
+            self.error(
+                f"stored with uuid {stored.user_id[key]}; a user's uuid cannot change",
+                "users",
+                index,
+                "uuid",
+            )
+        if uuid and stored.uuid_user.get(uuid, key) != key:
+            self.error(f"uuid {uuid} belongs to another user", "users", index, "uuid")
+        org_unit = user.get("org_unit")
+        if org_unit is not None and org_unit not in self.world.units_of(user["cvr"]):
+            self.error(
+                f"{org_unit} is not an org unit of municipality {user['cvr']}",
+                "users",
+                index,
+                "org_unit",
+            )
+        self.check_admin_roles(user.get("admin_roles", []), "users", index, "admin_roles")
 
     # -- assignments -------------------------------------------------------------------
 
-    def check_assignments(self, assignments: list[Item]) -> None:
-        self.duplicates(
-            [assignment_key(a) for a in assignments],
+    def check_assignments(self, assignments: Iterable[Item]) -> None:
+        repeats = _Repeats(lambda a, _index: assignment_key(a))
+        with self.collecting() as item_errors:
+            for index, assignment in enumerate(assignments):
+                repeats.add(assignment, index)
+                self.check_assignment(assignment, ("assignments", index))
+        repeats.report(
+            self,
+            assignments,
             "duplicate assignment of this role to this subject (first at assignments[{first}]); "
             "give one of them a different case_number",
             "assignments",
         )
-        for index, assignment in enumerate(assignments):
-            self.check_assignment(assignment, ("assignments", index))
+        self.errors += item_errors
 
     def check_assignment(self, assignment: Item, path: tuple[str | int, ...]) -> None:
         cvr = assignment["cvr"]
@@ -261,6 +294,9 @@ class _Checker(StructureChecks):
 
     def postponed_types(self, jfr_id: str) -> dict[str, list[ConstraintTypeView]]:
         """Postponed constraint-type URIs of a JFR, with each fagsystem's definition of it."""
+        cached = self.postponed.get(jfr_id)
+        if cached is not None:
+            return cached
         postponed: dict[str, list[ConstraintTypeView]] = {}
         for role_id, constraints in self.world.jfrs[jfr_id].grants:
             role = self.world.roles.get(role_id)
@@ -268,6 +304,7 @@ class _Checker(StructureChecks):
             for uri, spec in constraints.items():
                 if spec.get("postponed") and uri in declared:
                     postponed.setdefault(uri, []).append(declared[uri])
+        self.postponed[jfr_id] = postponed
         return postponed
 
     # -- serviceaftaler ----------------------------------------------------------------
@@ -323,6 +360,43 @@ class _Checker(StructureChecks):
                 problem = self.value_problem(ctype, value, aftale["cvr"])
                 if problem:
                     self.error(problem, *path, "constraints", uri, v_index)
+
+
+class _Repeats:
+    """Finds repeated keys of a (possibly streamed) section without holding every key.
+
+    A first pass keeps only the keys' hashes; the items whose hash was seen twice are
+    read again and compared exactly, which reports the same errors, in the same order,
+    as comparing every key.
+    """
+
+    def __init__(self, key: Callable[[Item, int], Hashable]) -> None:
+        self.key = key
+        self.seen: set[int] = set()
+        self.suspects: set[int] = set()
+
+    def add(self, item: Item, index: int) -> None:
+        digest = hash(self.key(item, index))
+        if digest in self.seen:
+            self.suspects.add(digest)
+        else:
+            self.seen.add(digest)
+
+    def report(
+        self, checker: StructureChecks, items: Iterable[Item], message: str, *path: str | int
+    ) -> None:
+        self.seen = set()
+        if not self.suspects:
+            return
+        first: dict[Hashable, int] = {}
+        for index, item in enumerate(items):
+            key = self.key(item, index)
+            if hash(key) not in self.suspects:
+                continue
+            if key in first:
+                checker.error(message.format(key=key, first=first[key]), *path, index)
+            else:
+                first[key] = index
 
 
 def assignment_key(assignment: Item) -> tuple[str, str, str, str, str | None]:

@@ -1,0 +1,334 @@
+"""Semantic checks of a catalogue against itself and the store: references, duplicates, values.
+
+:func:`validate` reports every problem it finds. When the JSON Schema already fails it
+returns only the schema errors: the semantic checks assume a well-formed document, and
+checking references of a malformed file would mostly repeat the same mistake.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bench.catalogue_legacy.checks import StructureChecks
+from bench.catalogue_legacy.common import KLE_DYNAMIC, ORGENHED_DYNAMIC, CatalogueError, parse_date
+from bench.catalogue_legacy.schema import schema_errors
+from bench.catalogue_legacy.world import ConstraintTypeView, build_world
+
+Item = dict[str, Any]
+
+
+def validate(session: Session, data: Any, *, prune: bool = False) -> list[CatalogueError]:
+    """Every problem in ``data``: schema errors first; if none, the semantic checks."""
+    errors = schema_errors(data)
+    if errors:
+        return errors
+    checker = _Checker(build_world(session, data, prune=prune))
+    checker.check(data)
+    return sorted(set(checker.errors), key=checker.errors.index)
+
+
+class _Checker(StructureChecks):
+    """Adds the checks of jobfunktionsroller, users, assignments and serviceaftaler."""
+
+    def check(self, data: Item) -> None:
+        self.check_municipalities(data.get("municipalities", []))
+        self.check_fagsystemer(data.get("fagsystemer", []))
+        self.check_jfrs(data.get("jobfunktionsroller", []))
+        self.check_users(data.get("users", []))
+        self.check_assignments(data.get("assignments", []))
+        self.check_serviceaftaler(data.get("serviceaftaler", []))
+
+    # -- jobfunktionsroller --------------------------------------------------------------
+
+    def check_jfrs(self, jfrs: list[Item]) -> None:
+        self.duplicates(
+            [j["id"] for j in jfrs],
+            "duplicate jobfunktionsrolle id {key} (first at [{first}])",
+            "jobfunktionsroller",
+        )
+        for index, jfr in enumerate(jfrs):
+            path = ("jobfunktionsroller", index)
+            cvr = jfr["cvr"]
+            self.known_cvr(cvr, *path, "cvr")
+            owner = self.world.stored.jfr_cvr.get(jfr["id"], cvr)
+            if owner != cvr:
+                self.error(
+                    f"jobfunktionsrolle {jfr['id']} belongs to municipality {owner}", *path, "cvr"
+                )
+            for d_index, delegate in enumerate(jfr.get("delegated_to", [])):
+                self.known_cvr(delegate, *path, "delegated_to", d_index)
+                if delegate == cvr:
+                    self.error(
+                        "a municipality cannot delegate to itself", *path, "delegated_to", d_index
+                    )
+            delegated = bool(jfr.get("delegated_to"))
+            for g_index, grant in enumerate(jfr.get("grants", [])):
+                self.check_grant(cvr, delegated, grant, (*path, "grants", g_index))
+
+    def check_grant(
+        self, cvr: str, delegated: bool, grant: Item, path: tuple[str | int, ...]
+    ) -> None:
+        role = self.world.roles.get(grant["role"])
+        if role is None:
+            self.error(
+                f"unknown role {grant['role']}; it must be a role of a fagsystem", *path, "role"
+            )
+            return
+        given = grant.get("constraints", {})
+        required = set(role.constraints)
+        for uri in sorted(required - set(given)):
+            self.error(
+                f"missing constraint type {uri}, which role {grant['role']} requires",
+                *path,
+                "constraints",
+            )
+        declared = self.world.fagsystemer[role.fagsystem_id].constraint_types
+        for uri, spec in given.items():
+            where = (*path, "constraints")
+            if uri not in required:
+                self.error(
+                    f"unknown constraint type {uri}: role {grant['role']} does not use it", *where
+                )
+            elif uri not in declared:
+                self.error(
+                    f"unknown constraint type {uri}: {role.fagsystem_id} does not declare it",
+                    *where,
+                )
+            else:
+                self.check_spec(cvr, delegated, declared[uri], spec, (*where, uri))
+
+    def check_spec(
+        self,
+        cvr: str,
+        delegated: bool,
+        ctype: ConstraintTypeView,
+        spec: Item,
+        path: tuple[str | int, ...],
+    ) -> None:
+        if "fixed" in spec:
+            for index, value in enumerate(spec["fixed"]):
+                problem = self.value_problem(ctype, value, cvr)
+                if problem:
+                    self.error(problem, *path, "fixed", index)
+        if "dynamic" in spec:
+            dynamic = spec["dynamic"]
+            allowed = {"kle": KLE_DYNAMIC, "orgenhed": ORGENHED_DYNAMIC}.get(
+                ctype.kind, frozenset()
+            )
+            if dynamic not in allowed:
+                self.error(
+                    f"dynamic {dynamic} does not fit a constraint type of kind {ctype.kind}",
+                    *path,
+                    "dynamic",
+                )
+            if delegated:
+                self.error(
+                    "a delegated jobfunktionsrolle cannot carry dynamic constraints",
+                    *path,
+                    "dynamic",
+                )
+
+    # -- users -------------------------------------------------------------------------
+
+    def check_users(self, users: list[Item]) -> None:
+        self.duplicates(
+            [(u["cvr"], u["username"]) for u in users],
+            "duplicate user (CVR, username) {key} (first at users[{first}])",
+            "users",
+        )
+        self.duplicates(
+            [u.get("uuid") or index for index, u in enumerate(users)],
+            "duplicate user uuid {key} (first at users[{first}])",
+            "users",
+        )
+        stored = self.world.stored
+        for index, user in enumerate(users):
+            key = (user["cvr"], user["username"])
+            self.known_cvr(user["cvr"], "users", index, "cvr")
+            if stored.user_source.get(key) == "ad":
+                self.error(
+                    f"{user['username']} is synchronised from AD; remove it from the file",
+                    "users",
+                    index,
+                )
+            uuid = user.get("uuid")
+            if uuid and stored.user_uuid.get(key, uuid) != uuid:
+                self.error(
+                    f"stored with uuid {stored.user_uuid[key]}; a user's uuid cannot change",
+                    "users",
+                    index,
+                    "uuid",
+                )
+            if uuid and stored.uuid_user.get(uuid, key) != key:
+                self.error(f"uuid {uuid} belongs to another user", "users", index, "uuid")
+            org_unit = user.get("org_unit")
+            if org_unit is not None and org_unit not in self.world.units_of(user["cvr"]):
+                self.error(
+                    f"{org_unit} is not an org unit of municipality {user['cvr']}",
+                    "users",
+                    index,
+                    "org_unit",
+                )
+            self.check_admin_roles(user.get("admin_roles", []), "users", index, "admin_roles")
+
+    # -- assignments -------------------------------------------------------------------
+
+    def check_assignments(self, assignments: list[Item]) -> None:
+        self.duplicates(
+            [assignment_key(a) for a in assignments],
+            "duplicate assignment of this role to this subject (first at assignments[{first}]); "
+            "give one of them a different case_number",
+            "assignments",
+        )
+        for index, assignment in enumerate(assignments):
+            self.check_assignment(assignment, ("assignments", index))
+
+    def check_assignment(self, assignment: Item, path: tuple[str | int, ...]) -> None:
+        cvr = assignment["cvr"]
+        self.known_cvr(cvr, *path, "cvr")
+        self.check_subject(assignment, path)
+        self.check_dates(assignment, path)
+        jfr = self.world.jfrs.get(assignment["role"])
+        if jfr is None:
+            self.error(f"unknown jobfunktionsrolle {assignment['role']}", *path, "role")
+            return
+        if cvr != jfr.cvr and cvr not in jfr.delegated_to:
+            self.error(
+                f"municipality {cvr} may not assign {assignment['role']}: it belongs to {jfr.cvr} "
+                "and is not delegated to it",
+                *path,
+                "role",
+            )
+        postponed = self.postponed_types(assignment["role"])
+        given = assignment.get("constraints", {})
+        for uri in sorted(set(postponed) - set(given)):
+            self.error(f"missing value for postponed constraint type {uri}", *path, "constraints")
+        for uri, values in given.items():
+            if uri not in postponed:
+                self.error(
+                    f"constraint type {uri} is not postponed in this jobfunktionsrolle",
+                    *path,
+                    "constraints",
+                )
+                continue
+            for v_index, value in enumerate(values):
+                for ctype in postponed[uri]:
+                    problem = self.value_problem(ctype, value, jfr.cvr)
+                    if problem:
+                        self.error(problem, *path, "constraints", uri, v_index)
+                        break
+
+    def check_subject(self, assignment: Item, path: tuple[str | int, ...]) -> None:
+        cvr = assignment["cvr"]
+        subjects = [key for key in ("user", "group", "org_unit") if key in assignment]
+        if len(subjects) != 1:
+            self.error("give exactly one of user, group or org_unit", *path)
+            return
+        subject = subjects[0]
+        value = assignment[subject]
+        if subject == "user" and (cvr, value) not in self.world.users:
+            self.error(f"unknown user {value!r} in municipality {cvr}", *path, "user")
+        if subject == "group" and not self.world.has_group(cvr, value):
+            self.error(
+                f"unknown group {value!r} in municipality {cvr}; groups come from AD "
+                "(match by objectGUID or DN), so synchronise first",
+                *path,
+                "group",
+            )
+        if subject == "org_unit" and value not in self.world.units_of(cvr):
+            self.error(f"{value} is not an org unit of municipality {cvr}", *path, "org_unit")
+        for key in ("inherit", "except_users"):
+            if key in assignment and subject != "org_unit":
+                self.error(f"{key} is only for org_unit assignments", *path, key)
+        for index, username in enumerate(assignment.get("except_users", [])):
+            if (cvr, username) not in self.world.users:
+                self.error(
+                    f"unknown user {username!r} in municipality {cvr}", *path, "except_users", index
+                )
+
+    def check_dates(self, assignment: Item, path: tuple[str | int, ...]) -> None:
+        dates = {}
+        for key in ("valid_from", "valid_to"):
+            try:
+                dates[key] = parse_date(assignment.get(key))
+            except ValueError:
+                self.error(f"{assignment[key]!r} is not a real date (YYYY-MM-DD)", *path, key)
+        start, end = dates.get("valid_from"), dates.get("valid_to")
+        if start and end and start > end:
+            self.error("valid_from is after valid_to", *path, "valid_to")
+
+    def postponed_types(self, jfr_id: str) -> dict[str, list[ConstraintTypeView]]:
+        """Postponed constraint-type URIs of a JFR, with each fagsystem's definition of it."""
+        postponed: dict[str, list[ConstraintTypeView]] = {}
+        for role_id, constraints in self.world.jfrs[jfr_id].grants:
+            role = self.world.roles.get(role_id)
+            declared = self.world.fagsystemer[role.fagsystem_id].constraint_types if role else {}
+            for uri, spec in constraints.items():
+                if spec.get("postponed") and uri in declared:
+                    postponed.setdefault(uri, []).append(declared[uri])
+        return postponed
+
+    # -- serviceaftaler ----------------------------------------------------------------
+
+    def check_serviceaftaler(self, aftaler: list[Item]) -> None:
+        self.duplicates(
+            [a["id"] for a in aftaler],
+            "duplicate serviceaftale id {key} (first at [{first}])",
+            "serviceaftaler",
+        )
+        for index, aftale in enumerate(aftaler):
+            self.check_serviceaftale(aftale, ("serviceaftaler", index))
+
+    def check_serviceaftale(self, aftale: Item, path: tuple[str | int, ...]) -> None:
+        self.known_cvr(aftale["cvr"], *path, "cvr")
+        if aftale["anvendersystem"] not in self.world.fagsystemer:
+            self.error(f"unknown fagsystem {aftale['anvendersystem']}", *path, "anvendersystem")
+        service = self.world.fagsystemer.get(aftale["service"])
+        if service is None:
+            self.error(f"unknown fagsystem {aftale['service']}", *path, "service")
+            return
+        if "service" not in service.kinds:
+            self.error(
+                f"fagsystem {aftale['service']} is not a service (kind: service)", *path, "service"
+            )
+        required: set[str] = set()
+        for index, role_id in enumerate(aftale.get("roles", [])):
+            role = self.world.roles.get(role_id)
+            if role is None or role.fagsystem_id != aftale["service"]:
+                self.error(
+                    f"{role_id} is not a role of service {aftale['service']}", *path, "roles", index
+                )
+            else:
+                required.update(role.constraints)
+        given = aftale.get("constraints", {})
+        if aftale.get("status") == "approved":
+            for uri in sorted(required - set(given)):
+                self.error(
+                    f"missing value for constraint type {uri} required by its roles",
+                    *path,
+                    "constraints",
+                )
+        for uri, values in given.items():
+            ctype = service.constraint_types.get(uri)
+            if uri not in required or ctype is None:
+                self.error(
+                    f"unknown constraint type {uri}: none of the roles uses it",
+                    *path,
+                    "constraints",
+                )
+                continue
+            for v_index, value in enumerate(values):
+                problem = self.value_problem(ctype, value, aftale["cvr"])
+                if problem:
+                    self.error(problem, *path, "constraints", uri, v_index)
+
+
+def assignment_key(assignment: Item) -> tuple[str, str, str, str, str | None]:
+    """The natural key of an assignment: subject (kind, name), CVR, role, case number."""
+    kind = next((key for key in ("user", "group", "org_unit") if key in assignment), "")
+    subject = str(assignment.get(kind, "")) if kind else ""
+    if kind == "group":
+        subject = subject.casefold()
+    return (kind, subject, assignment["cvr"], assignment["role"], assignment.get("case_number"))
