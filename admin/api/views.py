@@ -19,7 +19,7 @@ from admin.actor import Actor
 from admin.api import auth
 from admin.api.openapi import document
 from admin.api.problems import PREFIX, install_app, install_blueprint, problem
-from admin.errors import AdminError, Invalid
+from admin.errors import AdminError, Invalid, NotFound
 from admin.schemas import check_body
 from admin.service import (
     agreements,
@@ -94,7 +94,7 @@ def _body() -> Any:
         raise _UnsupportedMediaType(f"send the body as {_JSON}")
     try:
         return json.loads(request.get_data(cache=False) or b"null")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise _BadRequest(f"the body is not valid JSON: {exc}") from exc
 
 
@@ -258,6 +258,8 @@ def grant_admin_role(cvr: str) -> Response:
 
 @blueprint.delete("/municipalities/<cvr>/admin-roles/<int:grant_id>")
 def revoke_admin_role(cvr: str, grant_id: int) -> Response:
+    if grant_id > 2**63 - 1:
+        raise NotFound(f"no administrative role {grant_id}")
     roles.revoke(_ctx().database, _actor(), grant_id, cvr=cvr)
     return _no_content()
 
@@ -454,11 +456,7 @@ def audit() -> Response:
 
 def _csv(result: Page) -> Response:
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(audit_log.COLUMNS)
-    for item in result.items:
-        row = dict(item, details=json.dumps(item["details"], ensure_ascii=False, sort_keys=True))
-        writer.writerow(["" if row[name] is None else row[name] for name in audit_log.COLUMNS])
+    csv.writer(out).writerows(audit_log.csv_rows(result.items))
     response = Response(out.getvalue(), mimetype="text/csv")
     if result.next_cursor:
         response.headers["Link"] = f'<{_next_link(result.next_cursor)}>; rel="next"'

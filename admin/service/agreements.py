@@ -25,7 +25,7 @@ from admin.service.context import ServiceContext
 from admin.service.paging import Page, Paging, page
 from authz.admin import can, fagsystem_scope
 from authz.cache import Scope
-from store.models import Serviceaftale, ServiceaftaleStatus
+from store.models import OidcClient, Serviceaftale, ServiceaftaleStatus
 
 STATUSES = ("requested", "approved", "rejected", "revoked")
 _FIELDS = ("id", "cvr", "anvendersystem", "service", "roles", "constraints", "on_behalf_of")
@@ -141,6 +141,17 @@ def _load(session: Session, actor: Actor, aftale_id: str, *, lock: bool = False)
     return aftale
 
 
+def _party_to(session: Session, actor: Actor, aftale: Serviceaftale) -> bool:
+    """Whether ``actor`` speaks for the agreement's anvendersystem: its supplier
+    administrator, or one of its own OIDC clients (which that supplier registers)."""
+    if aftale.anvendersystem_id in actor.admin.fagsystemer():
+        return True
+    if actor.kind == "client":
+        client = session.get(OidcClient, actor.id)
+        return client is not None and client.fagsystem_id == aftale.anvendersystem_id
+    return False
+
+
 def get_agreement(ctx: ServiceContext, actor: Actor, aftale_id: str) -> dict[str, Any]:
     with ctx.database.session() as session:
         return render(_load(session, actor, aftale_id), history=True)
@@ -219,6 +230,18 @@ def decide(
             raise Forbidden(
                 "four-eyes: you requested this serviceaftale, so another Godkender must "
                 f"{decision} it"
+            )
+        if decision in ("approve", "reject") and _party_to(session, actor, aftale):
+            raise Forbidden(
+                f"four-eyes: you act for {aftale.anvendersystem_id}, the system asking; "
+                f"a Godkender of municipality {aftale.cvr} must {decision} it"
+            )
+        if decision in ("approve", "reject") and ("godkender", aftale.cvr) not in (
+            actor.admin.roles
+        ):
+            raise Forbidden(
+                f"only a Godkender of municipality {aftale.cvr} may {decision} its "
+                "serviceaftaler (an operator's rights do not stand in for one)"
             )
         if aftale.status != needed:
             raise Conflict(

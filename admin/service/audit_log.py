@@ -7,6 +7,7 @@ so a page costs the same at five million events as at five hundred.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from sqlalchemy import false, select
@@ -38,6 +39,24 @@ def render(event: AuditEvent) -> dict[str, Any]:
     return {"id": event.id, **audit.content(event)}
 
 
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading formula character is quoted."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA) else text
+
+
+def csv_rows(items: list[dict[str, Any]]) -> list[list[str]]:
+    """The header and one row per rendered event, safe to open in a spreadsheet."""
+    rows = [list(COLUMNS)]
+    for item in items:
+        row = dict(item, details=json.dumps(item["details"], ensure_ascii=False, sort_keys=True))
+        rows.append([_cell(row[name]) for name in COLUMNS])
+    return rows
+
+
 def parse_time(value: str | None, name: str, *, end: bool = False) -> dt.datetime | None:
     """An ISO date (a whole day, Copenhagen-agnostic UTC) or date-time; None stays None."""
     if value is None:
@@ -52,7 +71,8 @@ def parse_time(value: str | None, name: str, *, end: bool = False) -> dt.datetim
         raise Invalid(
             f"{name} is not a date", [(f"/{name}", "YYYY-MM-DD or an ISO 8601 date-time")]
         ) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    # As UTC: SQLite drops an offset when it binds the value.
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
 
 
 def search(

@@ -51,7 +51,11 @@ def _decode(cursor: str) -> list[Any]:
         values = json.loads(raw)
     except (binascii.Error, ValueError) as exc:
         raise Invalid("the cursor is not one this API gave out", [("/cursor", str(exc))]) from exc
-    if not isinstance(values, list) or len(values) != 3:
+    if (
+        not isinstance(values, list)
+        or len(values) != 3
+        or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in values)
+    ):
         raise Invalid("the cursor is not one this API gave out", [("/cursor", "malformed")])
     return values
 
@@ -83,7 +87,7 @@ def page(
     same = column is id_column
     if paging.cursor:
         cursor_sort, value, last_id = _decode(paging.cursor)
-        if cursor_sort != sort:
+        if cursor_sort != sort or not _fits(column, value) or not _fits(id_column, last_id):
             raise Invalid("the cursor belongs to another sort order", [("/cursor", "sort changed")])
         if same:
             condition = id_column < last_id if descending else id_column > last_id
@@ -113,6 +117,15 @@ def page(
         last_id = _value_of(last_obj, key, id_column)
         next_cursor = _encode([sort, value, last_id])
     return Page(items, next_cursor)
+
+
+def _fits(column: Any, value: Any) -> bool:
+    """Whether a cursor's value has the column's Python type (a forged one may not)."""
+    try:
+        kind = column.type.python_type
+    except (AttributeError, NotImplementedError):
+        return True
+    return isinstance(value, kind) and not isinstance(value, bool)
 
 
 def _value_of(obj: Any, mapping: Any, column: Any) -> Any:

@@ -425,8 +425,16 @@ def _target(
 ) -> _Target:
     """The user or client named, as far as the actor may see it."""
     if client_id is not None:
-        if session.get(OidcClient, client_id) is None:
+        client = session.get(OidcClient, client_id)
+        if client is None:
             raise Invalid("unknown client", [("/client", f"no OIDC client {client_id}")])
+        if client.fagsystem_id in actor.admin.fagsystemer() and not actor.admin.is_operator:
+            # A supplier registers its fagsystem's clients: giving one a role would be
+            # giving it to itself (and would let it approve its own requests).
+            raise Forbidden(
+                f"client {client_id} belongs to {client.fagsystem_id}, which you maintain; "
+                "ask an operator to give it a role"
+            )
         return _Target(f"client:{client_id}", f"client {client_id}", client_id=client_id)
     assert username is not None  # _check_request
     where = user_cvr or (cvr if role in CVR_ROLES else None)

@@ -471,3 +471,92 @@ def test_audit_search_by_actor_and_object_and_as_csv(api: ApiWorld) -> None:
     assert lines[0].startswith("id,at,actor,action") and len(lines) == 3
     assert api.call("GET", f"/audit?cvr={B}", "a-administrator").status_code == 404
     assert api.call("GET", "/audit?since=yesterday", "a-administrator").status_code == 422
+
+
+def test_a_supplier_cannot_approve_its_own_request_through_a_client_it_registered(
+    api: ApiWorld,
+) -> None:
+    body = {"id": "sa-self", "cvr": A, "anvendersystem": "SAPA", "service": "KY"}
+    assert api.call("POST", "/serviceaftaler", "sapa-lev", json=body).status_code == 201
+    sock = api.call(
+        "POST", "/fagsystemer/SAPA/oidc-clients", "sapa-lev",
+        json={"client_id": "sock", "grant_types": ["client_credentials"]},
+    )  # fmt: skip
+    assert sock.status_code == 201
+    godkender = {"role": "godkender", "client": "sock"}
+    granted = api.call("POST", f"/municipalities/{A}/admin-roles", "ops", json=godkender)
+    assert granted.status_code == 201  # an operator may give it one
+    # ... and a client of the asking system never approves, whatever role it was given.
+    response = api.client.post(
+        "/oidc/token",
+        data={"grant_type": "client_credentials", "resource": "http://idp.test/api/v1"},
+        auth=("sock", sock.get_json()["client_secret"]),
+    )
+    token = response.get_json()["access_token"]
+    refused = api.client.post(
+        "/api/v1/serviceaftaler/sa-self/approve",
+        json={},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert refused.status_code == 403 and "four-eyes" in problem(refused)["detail"]
+
+
+def test_a_supplier_gives_no_role_to_its_own_systems_clients(api: ApiWorld) -> None:
+    with api.database.session() as session:
+        from store.models import AdminRoleAssignment
+
+        session.add(
+            AdminRoleAssignment(
+                client_id="sapa-lev", role="administrator", cvr=A, holder="client:sapa-lev", scope=A
+            )
+        )
+    response = api.call(
+        "POST", f"/municipalities/{A}/admin-roles", "sapa-lev",
+        json={"role": "godkender", "client": "sapa-system"},
+    )  # fmt: skip
+    assert response.status_code == 403
+
+
+def test_the_audit_csv_quotes_cells_a_spreadsheet_would_run(api: ApiWorld) -> None:
+    body = {"id": '=HYPERLINK("http://evil.test")', "cvr": A, "anvendersystem": "SAPA",
+            "service": "KY"}  # fmt: skip
+    assert api.call("POST", "/serviceaftaler", "sapa-lev", json=body).status_code == 201
+    csv = api.call("GET", f"/audit?cvr={A}", "a-administrator", headers={"Accept": "text/csv"})
+    text = csv.get_data(as_text=True)
+    assert "'=HYPERLINK" in text and ',"=HYPERLINK' not in text and ",=HYPERLINK" not in text
+
+
+def test_a_forged_cursor_is_422_not_a_server_error(api: ApiWorld) -> None:
+    import base64
+    import json as json_module
+
+    for values in (["-id", None, {"a": 1}], ["username", [1], "x"], ["-id", "x", "y"]):
+        cursor = base64.urlsafe_b64encode(json_module.dumps(values).encode()).decode()
+        for path in ("/audit", f"/municipalities/{A}/users?sort=username"):
+            sep = "&" if "?" in path else "?"
+            response = api.call("GET", f"{path}{sep}cursor={cursor}", "ops")
+            assert response.status_code == 422, (values, path, response.get_json())
+
+
+def test_deeply_nested_json_is_400(api: ApiWorld) -> None:
+    nested = "[" * 200_000 + "]" * 200_000
+    response = api.call(
+        "POST", "/serviceaftaler", "ops", data=nested, content_type="application/json"
+    )
+    assert response.status_code == 400
+
+
+def test_audit_since_with_an_offset_means_that_instant(api: ApiWorld) -> None:
+    import datetime as dt
+
+    body = {"id": "sa-tz", "cvr": A, "anvendersystem": "SAPA", "service": "KY"}
+    assert api.call("POST", "/serviceaftaler", "sapa-lev", json=body).status_code == 201
+    now = dt.datetime.now(dt.UTC)
+    before = (now - dt.timedelta(minutes=30)).astimezone(dt.timezone(dt.timedelta(hours=1)))
+    after = (now + dt.timedelta(minutes=30)).astimezone(dt.timezone(dt.timedelta(hours=1)))
+    from urllib.parse import quote as q
+
+    found = api.call("GET", f"/audit?object=sa-tz&since={q(before.isoformat())}", "ops")
+    assert [e["object_id"] for e in found.get_json()["items"]] == ["sa-tz"]
+    none = api.call("GET", f"/audit?object=sa-tz&since={q(after.isoformat())}", "ops")
+    assert none.get_json()["items"] == []

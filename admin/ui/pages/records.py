@@ -120,11 +120,7 @@ def audit_search() -> ResponseReturnValue:
 
 def _csv(items: list[dict[str, Any]]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(audit_log.COLUMNS)
-    for item in items:
-        row = dict(item, details=json.dumps(item["details"], ensure_ascii=False, sort_keys=True))
-        writer.writerow(["" if row[name] is None else row[name] for name in audit_log.COLUMNS])
+    csv.writer(out).writerows(audit_log.csv_rows(items))
     return out.getvalue()
 
 
