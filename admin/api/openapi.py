@@ -99,6 +99,12 @@ def _no_content(description: str) -> tuple[str, dict[str, Any]]:
     return "204", {"description": description}
 
 
+def _with_created(operation: dict[str, Any]) -> dict[str, Any]:
+    """A PUT that may create: 201 with the same body as its 200."""
+    operation["responses"]["201"] = {**operation["responses"]["200"], "description": "Created."}
+    return operation
+
+
 def _paths() -> dict[str, Any]:
     m = "/municipalities/{cvr}"
     jfr_id = _param("id", "path", "The jobfunktionsrolle's id (URL-encoded URI).")
@@ -158,8 +164,8 @@ def _paths() -> dict[str, Any]:
                 parameters=[fagsystem_id],
                 tag="fagsystemer",
             ),
-            "put": {
-                **_operation(
+            "put": _with_created(
+                _operation(
                     "Leverandøradministrator: replace roles and constraint types "
                     "(an operator may create a fagsystem).",
                     ("200", _json(_ref("Fagsystem"), "The fagsystem as stored.")),
@@ -167,7 +173,7 @@ def _paths() -> dict[str, Any]:
                     body=_body("FagsystemBody"),
                     tag="fagsystemer",
                 ),
-            },
+            ),
         },
         "/fagsystemer/{id}/saml-metadata": {
             "put": _operation(
