@@ -18,7 +18,7 @@ What it does, in one run:
    list; each thread takes its own slice) carrying the session cookie: every request is a
    complete SSO round trip on the hot path and must answer 200 with an auto-POST page
    holding a ``SAMLResponse``, which the Lua script checks.
-5. Restarts the server with ``SAML_BENCH_SIGNER=pysaml2-xmlsec1`` (the IdP signs through
+5. Restarts the server as ``python -m bench.pysaml2_signing serve`` (the IdP signs through
    pysaml2's default backend, an ``xmlsec1`` process per signature; benchmark-only switch
    in ``idp/saml/signing.py``) and repeats 4 on the same SSO session.
 6. Measures build + sign (+ encrypt) per response in-process (``bench/saml_sign.py``).
@@ -72,7 +72,8 @@ CVR = "29189846"
 FAGSYSTEM = "BENCHFS"
 SP_ENTITY = "https://sp.bench.test/saml"
 USERNAME = "bench"
-BENCH_SIGNER_ENV = "SAML_BENCH_SIGNER"  # read by idp/saml/signing.py; see there
+# The peer: ``stsctl serve`` with pysaml2's default signing (bench/pysaml2_signing.py).
+PEER_SERVE = [str(ROOT / ".venv" / "bin" / "python"), "-m", "bench.pysaml2_signing"]
 
 LUA = r"""
 local threads = {}
@@ -260,12 +261,20 @@ def run(command: list[str], env: dict[str, str]) -> str:
 class Server:
     """``stsctl serve`` in its own process group, stopped by that group's id only."""
 
-    def __init__(self, env: dict[str, str], port: int, workers: int, threads: int, log: Path):
+    def __init__(
+        self,
+        env: dict[str, str],
+        port: int,
+        workers: int,
+        threads: int,
+        log: Path,
+        command: list[str] | None = None,
+    ):
         self.port = port
         self._log = log.open("ab")
         self.process = subprocess.Popen(
             [
-                STSCTL,
+                *(command or [STSCTL]),
                 "serve",
                 "--bind",
                 f"127.0.0.1:{port}",
@@ -275,6 +284,7 @@ class Server:
                 str(threads),
             ],
             env=env,
+            cwd=ROOT,  # so ``-m bench.…`` finds this repository's bench package
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -563,7 +573,8 @@ def measure_mode(
     idp_cert: bytes,
 ) -> dict[str, Any]:
     base = f"http://127.0.0.1:{args.port}"
-    server = Server(env, args.port, args.workers, args.threads, work / f"serve-{name}.log")
+    command = PEER_SERVE if name == "peer" else None
+    server = Server(env, args.port, args.workers, args.threads, work / f"serve-{name}.log", command)
     try:
         if "cookie" not in session:
             session["cookie"], first = login(base, keys, password)
@@ -653,7 +664,6 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="sts-saml-http-"))
     password = secrets.token_urlsafe(18)
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("STS_")}
-    base_env.pop(BENCH_SIGNER_ENV, None)
     env = {
         **base_env,
         "STS_DATA_DIR": str(work / "var"),
@@ -687,8 +697,7 @@ def main() -> None:
         ours = measure_mode("ours", env, args, work, keys, password, session, idp_cert)
         peer = None
         if not args.skip_peer:
-            peer_env = {**env, BENCH_SIGNER_ENV: "pysaml2-xmlsec1"}
-            peer = measure_mode("peer", peer_env, args, work, keys, password, session, idp_cert)
+            peer = measure_mode("peer", env, args, work, keys, password, session, idp_cert)
         per_response = in_process(args.sign_seconds)
     finally:
         if not args.keep:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -129,22 +128,6 @@ class KeyRing:
 BenchSigner = Callable[[etree._Element, "Signer", str], etree._Element]
 
 
-def _bench_signer() -> BenchSigner | None:
-    """The benchmark's peer, never set in production (``bench/saml_http.py`` sets it)."""
-    if os.environ.get(BENCH_SIGNER_ENV, "") != BENCH_SIGNER_PYSAML2:
-        return None
-    from idp.saml.bench_signing import sign_with_xmlsec1_subprocess
-
-    return sign_with_xmlsec1_subprocess
-
-
-# Off by default: ``SAML_BENCH_SIGNER=pysaml2-xmlsec1`` in the IdP's environment makes every
-# RSA-SHA2 signature go through pysaml2's default backend (an ``xmlsec1`` process per
-# signature), so the HTTP benchmark can measure the same flow with pysaml2's signing.
-BENCH_SIGNER_ENV = "SAML_BENCH_SIGNER"
-BENCH_SIGNER_PYSAML2 = "pysaml2-xmlsec1"
-
-
 def _insert_after_issuer(element: etree._Element, signature: etree._Element) -> None:
     issuer = element.find(f"{{{SAML}}}Issuer")
     if issuer is not None and issuer.getparent() is element:
@@ -176,7 +159,7 @@ def sign(element: etree._Element, signer: Signer, method: str = RSA_SHA256) -> e
     """Add an enveloped signature over ``element`` (which must carry an ``ID``)."""
     if method == RSA_PSS_SHA256:
         return _sign_pss(element, signer)
-    if _BENCH_SIGNER is not None:  # benchmark only, see bench_signing.py
+    if _BENCH_SIGNER is not None:  # benchmark only, see bench/pysaml2_signing.py
         return _BENCH_SIGNER(element, signer, method)
     signature = signature_template(element, method)
     context = xmlsec.SignatureContext()
@@ -400,4 +383,7 @@ def verify_redirect(params: RedirectParams, keys: Iterable[VerifyKey]) -> bool:
     raise SamlError("signature does not verify with the SP's registered key")
 
 
-_BENCH_SIGNER: BenchSigner | None = _bench_signer()  # last: it imports from this module
+# None in the product. ``python -m bench.pysaml2_signing serve …`` (the HTTP benchmark's
+# peer) sets it before the server forks its workers, so that server signs through
+# pysaml2's default backend, an ``xmlsec1`` process per signature.
+_BENCH_SIGNER: BenchSigner | None = None

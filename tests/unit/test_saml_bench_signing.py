@@ -1,13 +1,16 @@
 """The benchmark-only switch to pysaml2's default signing (an xmlsec1 process per signature).
 
-It must stay off unless its environment variable names it, and when on it must produce
+The product never sets it (only ``python -m bench.pysaml2_signing`` does), and when on it
+must produce
 signatures that verify like the in-process ones (response and assertion both signed).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 import xmlsec
@@ -21,19 +24,24 @@ from idp.saml.constants import DS, SAML
 from idp.saml.signing import Signer, VerifyKey, verify_enveloped
 
 
-def test_switch_is_off_unless_the_variable_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(signing.BENCH_SIGNER_ENV, raising=False)
-    assert signing._bench_signer() is None
-    assert signing._BENCH_SIGNER is None  # the test process never sets it
-    monkeypatch.setenv(signing.BENCH_SIGNER_ENV, "yes")
-    assert signing._bench_signer() is None
-    monkeypatch.setenv(signing.BENCH_SIGNER_ENV, signing.BENCH_SIGNER_PYSAML2)
-    assert signing._bench_signer() is not None
+def test_the_product_never_sets_the_benchmark_signer() -> None:
+    import app  # noqa: F401 - the whole product imported: nothing sets the hook
+
+    assert signing._BENCH_SIGNER is None
+    root = Path(signing.__file__).resolve().parents[2]
+    rooms = ("idp", "authz", "admin", "store", "cli", "connectors", "certs", "policies")
+    importing_bench = [
+        path
+        for room in rooms
+        for path in (root / room).rglob("*.py")
+        if re.search(r"^\s*(from|import) bench\b", path.read_text(encoding="utf-8"), re.M)
+    ]
+    assert importing_bench == []
 
 
 @pytest.mark.skipif(shutil.which("xmlsec1") is None, reason="xmlsec1 is not installed")
 def test_xmlsec1_subprocess_signatures_verify(monkeypatch: pytest.MonkeyPatch) -> None:
-    from idp.saml.bench_signing import sign_with_xmlsec1_subprocess
+    from bench.pysaml2_signing import sign_with_xmlsec1_subprocess
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     signer = Signer.from_objects("bench", key, self_signed_certificate(key, "idp"))

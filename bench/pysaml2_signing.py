@@ -1,10 +1,11 @@
 """Benchmark only: pysaml2's *default* signing, an ``xmlsec1`` process per signature.
 
-Never used in production. ``idp.saml.signing`` switches to it only when the IdP process
-starts with ``SAML_BENCH_SIGNER=pysaml2-xmlsec1`` in its environment, which
-``bench/saml_http.py`` sets to measure the same HTTP round trip with pysaml2's default
-signing (``saml2.sigver.CryptoBackendXmlSec1.sign_statement``: write the document to a
-temporary file, run ``xmlsec1 --sign``, read the result back). The signature template
+Never used in production, and the product never imports it. ``python -m
+bench.pysaml2_signing serve …`` is ``stsctl serve …`` with ``idp.saml.signing``'s
+benchmark hook set before the workers fork; ``bench/saml_http.py`` starts it to measure
+the same HTTP round trip with pysaml2's default signing
+(``saml2.sigver.CryptoBackendXmlSec1.sign_statement``: write the document to a temporary
+file, run ``xmlsec1 --sign``, read the result back). The signature template
 is the one the in-process signer uses, so both sides produce the same structure.
 """
 
@@ -39,7 +40,7 @@ def _setup(signer: Signer) -> tuple[CryptoBackendXmlSec1, str]:
         if _backend is None:
             binary = shutil.which("xmlsec1")
             if binary is None:
-                raise RuntimeError("SAML_BENCH_SIGNER needs the xmlsec1 program")
+                raise RuntimeError("the pysaml2 signing peer needs the xmlsec1 program")
             _backend = CryptoBackendXmlSec1(binary)
             _directory = Path(tempfile.mkdtemp(prefix="saml-bench-keys-"))
             atexit.register(shutil.rmtree, _directory, True)
@@ -84,3 +85,16 @@ def sign_with_xmlsec1_subprocess(
     assert signed_signature is not None, "xmlsec1 returned no signature"
     signature.getparent().replace(signature, signed_signature)
     return signed_signature
+
+
+def main() -> None:
+    """``stsctl`` with every RSA-SHA2 signature made by pysaml2's xmlsec1 backend."""
+    from cli import main as stsctl
+    from idp.saml import signing
+
+    signing._BENCH_SIGNER = sign_with_xmlsec1_subprocess
+    stsctl()
+
+
+if __name__ == "__main__":
+    main()
