@@ -14,8 +14,9 @@ catalogue can name them). Then, each in a fresh process whose peak RSS is read w
 assignments changed (``valid_to``), export. Rows written are PostgreSQL's tuple counters
 (``pg_stat_user_tables``) of the catalogue's tables; the audit event is counted apart.
 
-"Today's importer" is the catalogue package of git HEAD before issue 17, kept in
-``bench/catalogue_legacy`` for this comparison only. It runs on a smaller world of the same
+"Today's importer" is the catalogue package as it was at commit ``LEGACY_COMMIT`` (before
+issue 17), read from git history at run time (:func:`legacy_catalogue`; nothing of it is
+kept in the tree) for this comparison only. It runs on a smaller world of the same
 generator (``--legacy-scale``, 2 % by default) beside ours on that same world, in the
 same run. SQLite: ours at ``--sqlite-scale`` (a tenth), today's at the legacy scale.
 Results go to ``bench/results/catalogue_national.json``.
@@ -171,14 +172,42 @@ def written_between(before: dict[str, int], after: dict[str, int]) -> dict[str, 
 # -- one measured step in a fresh process ---------------------------------------------------
 
 
+LEGACY_COMMIT = "348c1b4"  # the last commit with the row-by-row importer
+_LEGACY_PACKAGE = "catalogue_legacy"
+
+
+def legacy_catalogue() -> Any:
+    """``store/catalogue`` as of :data:`LEGACY_COMMIT`, imported as ``catalogue_legacy``.
+
+    The files come from ``git show`` into a temporary directory, with their imports of
+    ``store.catalogue`` pointed at the copy; needs this repository's git history.
+    """
+    import importlib
+
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(root), *args], check=True, capture_output=True, text=True
+        ).stdout
+
+    target = Path(tempfile.mkdtemp(prefix="catalogue-legacy-")) / _LEGACY_PACKAGE
+    target.mkdir()
+    for name in git("ls-tree", "--name-only", f"{LEGACY_COMMIT}:store/catalogue").split():
+        if name.endswith(".py"):
+            source = git("show", f"{LEGACY_COMMIT}:store/catalogue/{name}")
+            text = source.replace("store.catalogue", _LEGACY_PACKAGE)
+            (target / name).write_text(text, encoding="utf-8")
+    sys.path.insert(0, str(target.parent))
+    return importlib.import_module(_LEGACY_PACKAGE)
+
+
 def child(step: str, url: str, path: str, legacy: bool) -> dict[str, Any]:
     import importlib
 
     from store.db import Database
 
-    catalogue: Any = importlib.import_module(
-        "bench.catalogue_legacy" if legacy else "store.catalogue"
-    )
+    catalogue: Any = legacy_catalogue() if legacy else importlib.import_module("store.catalogue")
 
     database = Database(url)
     started = time.perf_counter()
