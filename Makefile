@@ -33,7 +33,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy .
 
-## bench: run every benchmark with its peer (minutes; results in bench/results/)
+## bench: every benchmark with its peer (about an hour; results in bench/results/), then one
+## report: bench/results/report.md and the charts in docs/bench/ that the README shows.
 ## (wrk comes from Debian's package; the hot paths' Node.js peer installs itself with npm)
 bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -41,6 +42,10 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.saml_sign --seconds 3
 	$(BIN)/python -m bench.hot_paths --duration 20
 	$(BIN)/python -m bench.ad_login_sync
+	$(BIN)/python -m bench.admin_api --scale 1 --reuse
+	$(BIN)/python -m bench.catalogue_national --reuse
+	flock /tmp/bench.lock $(BIN)/python -m bench.soak --minutes 10
+	$(BIN)/python -m bench.report
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

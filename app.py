@@ -17,7 +17,7 @@ from flask import Flask
 
 from admin.api.views import setup as setup_admin_api
 from admin.ui import setup as setup_admin_ui
-from authz.cache import AuthzEngine
+from authz.cache import AuthzEngine, invalidate_all
 from certs.keys import KeyManager
 from connectors.base import Directory
 from idp import health
@@ -28,8 +28,10 @@ from idp.metrics import install_metrics
 from idp.oidc import setup_oidc
 from idp.proxy import install_trusted_proxy_fix
 from idp.saml.views import blueprint as saml_blueprint
+from idp.sts import setup_sts
 from settings import Settings, load_settings
 from store import migrate
+from store.change_marker import ChangeWatcher
 from store.db import Database
 from store.ephemeral import EphemeralState, open_state
 
@@ -37,7 +39,7 @@ log = logging.getLogger("sts")
 
 
 def setup_store(settings: Settings) -> Database:
-    return Database(settings.effective_database_url)
+    return Database(settings.effective_database_url, **settings.database_options())
 
 
 def setup_keys(settings: Settings) -> KeyManager:
@@ -66,9 +68,23 @@ def setup_authz(database: Database, state: EphemeralState) -> AuthzEngine:
     """Cached privilege resolution; without Redis the shared level is this process only."""
     if state.shared_across_processes:
         return AuthzEngine(database, state)
-    # Changes made by another process (stsctl import) cannot reach an in-process cache
-    # through pub/sub, so bound staleness by the local lifetime on both levels.
+    # Changes made by another process (stsctl import) reach this process through the
+    # change marker (setup_change_marker); the local lifetime bounds both levels as well.
     return AuthzEngine(database, state, shared_ttl=60.0)
+
+
+def setup_change_marker(app: Flask, database: Database, state: EphemeralState) -> None:
+    """Without Redis, hear changes made by other processes through the database's marker.
+
+    Before a request, at most every half second, the marker is read; when another
+    process (``stsctl import``, ``stsctl ad sync``) has changed something, every cache of
+    this process is emptied (privileges, agreements, active users, SPs, clients).
+    """
+    if state.shared_across_processes:
+        return  # announcements reach every process through Redis
+    watcher = ChangeWatcher(database, lambda: invalidate_all(app.extensions[EXTENSION].state))
+    app.extensions["sts.change_watcher"] = watcher
+    app.before_request(watcher.check)
 
 
 def secret_key(settings: Settings) -> bytes:
@@ -107,6 +123,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     keys = setup_keys(settings)
     app.extensions[EXTENSION] = Services(settings, database, state, keys)
     app.extensions["authz"] = setup_authz(database, state)
+    setup_change_marker(app, database, state)
     install_trusted_proxy_fix(app, settings.tls_trusted_proxies)
     install_request_ids(app)
     install_metrics(app)
@@ -114,6 +131,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     setup_login(app, setup_directory(settings, database))
     app.register_blueprint(saml_blueprint)
     setup_oidc(app)
+    setup_sts(app)  # KOMBIT STS drop-in; after setup_oidc (shares its agreement cache)
     setup_admin_api(app)
     setup_admin_ui(app)
     log.info(

@@ -33,7 +33,20 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default SQLite file in the data directory"
     )
-    redis_url: str | None = Field(None, description="Redis URL; default in-process state")
+    database_pool_size: int = Field(
+        5, ge=1, le=200, description="PostgreSQL connections each process keeps open"
+    )
+    database_max_overflow: int = Field(
+        10, ge=0, le=500, description="Extra PostgreSQL connections a process opens under load"
+    )
+    database_prepared_statements: bool = Field(
+        True,
+        description="Let psycopg prepare frequent statements on the server; false behind "
+        "PgBouncer in transaction pooling mode (before 1.21, or without max_prepared_statements)",
+    )
+    redis_url: str | None = Field(
+        None, description="Redis URL (redis://, rediss://, unix:// or redis+sentinel://)"
+    )
     rsa_key_bits: int = Field(
         2048, description="RSA key size for new signing keys (3072 for keys used past 2030)"
     )
@@ -84,6 +97,14 @@ class Settings(BaseSettings):
     )
     mfa_key_file: Path | None = Field(
         None, description="File holding the key that encrypts TOTP secrets; default in data dir"
+    )
+    mfa_enrolment: Literal["activation_code", "password"] = Field(
+        "activation_code",
+        description="What a first TOTP enrolment needs besides the password: a one-time "
+        "activation code from a Brugeradministrator, or nothing (demo only)",
+    )
+    mfa_activation_code_hours: float = Field(
+        72, gt=0, le=30 * 24, description="Lifetime of a TOTP activation code"
     )
     demo_login_page: bool = Field(
         False, description="Serve /login/test, a built-in test fagsystem (demo and tests only)"
@@ -154,12 +175,39 @@ class Settings(BaseSettings):
         description="Addresses or networks (comma-separated) trusted to set the certificate "
         "header and X-Forwarded-For (the client address)",
     )
+    # KOMBIT STS drop-in (idp/sts, README "KOMBIT STS drop-in"); tokens are issued by
+    # <base_url>/runtime
+    system_ca_files: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="PEM files (comma-separated) of the CAs anvendersystem certificates must "
+        "chain to (e.g. OCES3); empty: registration alone (a warning at start)",
+    )
+    system_crl_files: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="CRL files (comma-separated, PEM or DER) of those CAs; a listed "
+        "certificate is refused",
+    )
+    wstrust_allow_sha1: bool = Field(
+        False, description="Accept RSA-SHA1 signatures and SHA-1 digests on WS-Trust requests"
+    )
+    saml_bootstrap_token: bool = Field(
+        False,
+        description="Put a bootstrap token (for KOMBIT STS on-behalf-of) in every SAML "
+        "assertion, attribute https://data.gov.dk/model/core/eid/bootstrapToken",
+    )
 
     @field_validator("ldap_urls", "tls_trusted_proxies", mode="before")
     @classmethod
     def _split_urls(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("system_ca_files", "system_crl_files", mode="before")
+    @classmethod
+    def _split_paths(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [Path(part.strip()) for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("admin_api_user_clients", mode="before")
@@ -215,8 +263,14 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        if value is not None and not value.startswith(
+            ("redis://", "rediss://", "unix://", "redis+sentinel://")
+        ):
+            raise ValueError("must be a redis://, rediss://, unix:// or redis+sentinel:// URL")
+        if value and value.startswith("redis+sentinel://"):
+            from store.ephemeral import parse_sentinel_url
+
+            parse_sentinel_url(value)  # ValueError names what is wrong
         return value or None
 
     @model_validator(mode="after")
@@ -240,6 +294,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'sts.db').resolve()}"
+
+    def database_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``store.db.Database`` (pool and driver options)."""
+        return {
+            "pool_size": self.database_pool_size,
+            "max_overflow": self.database_max_overflow,
+            "prepared_statements": self.database_prepared_statements,
+        }
 
     @property
     def uses_https(self) -> bool:

@@ -179,6 +179,30 @@ def components() -> dict[str, Schema]:
         "required": ["url"],
         "properties": {"url": {**defs["url"], "maxLength": 1000}},
     }
+    # KOMBIT STS: a fagsystem's certificates (admin/service/fagsystemer.py, docs/sts.md)
+    schemas["CertificatesBody"] = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["certificates"],
+        "properties": {
+            "certificates": {
+                "type": "array",
+                "maxItems": 20,
+                "items": {"type": "string", "minLength": 1, "maxLength": 20000},
+            }
+        },
+    }
+    schemas["SystemCertificate"] = {
+        "type": "object",
+        "required": ["sha256", "subject", "not_before", "not_after"],
+        "properties": {
+            "sha256": _STRING,
+            "sha1": _STRING,
+            "subject": _STRING,
+            "not_before": {"type": "string", "format": "date-time"},
+            "not_after": {"type": "string", "format": "date-time"},
+        },
+    }
     schemas["OidcClientBody"] = _without(
         defs["oidc_client"], "client_secret_env", "admin_roles", required=()
     )

@@ -54,6 +54,7 @@ answer while an invalidation arrives does not keep that answer locally.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import threading
@@ -68,6 +69,7 @@ from sqlalchemy.orm import Session
 
 from authz.engine import FagsystemCatalog, resolve, seconds_until_midnight, today
 from authz.model import PrivilegeResult
+from store.access import USER_DISABLED_CHANNEL
 from store.db import Database
 from store.ephemeral import EphemeralState, RedisState, StateUnavailable, Subscription
 from store.models import (
@@ -367,6 +369,14 @@ def catalogue_scope(data: dict[str, Any]) -> Scope:
     for jfr in data.get("jobfunktionsroller", []):
         if isinstance(jfr, dict):
             scope.cvrs |= {str(c) for c in jfr.get("delegated_to", []) or ()}
+    # A file may name only some kinds (a role, its users or assignments, an agreement):
+    # the municipality of each counts, whether or not the file lists it.
+    for kind in ("jobfunktionsroller", "users", "assignments", "serviceaftaler"):
+        scope.cvrs |= {
+            str(item["cvr"])
+            for item in data.get(kind, [])
+            if isinstance(item, dict) and "cvr" in item
+        }
     # A serviceaftale changes the tokens of its two systems (and empties agreement caches).
     for aftale in data.get("serviceaftaler", []):
         if isinstance(aftale, dict):
@@ -374,6 +384,25 @@ def catalogue_scope(data: dict[str, Any]) -> Scope:
                 str(aftale[key]) for key in ("anvendersystem", "service") if key in aftale
             }
     return scope
+
+
+def on_fagsystem_changes(state: EphemeralState, drop: Callable[[], None]) -> Subscription:
+    """Call ``drop()`` for every announcement that covers fagsystems (or everything).
+
+    For per-process registries of fagsystem configuration (SAML SPs, OIDC clients): the
+    same announcements that reach the privilege caches reach them, from this process,
+    from another through Redis, or from the change marker without Redis.
+    """
+
+    def handler(_channel: str, raw: bytes) -> None:
+        try:
+            scope = Scope.from_message(raw)
+        except (ValueError, TypeError):
+            scope = Scope(everything=True)
+        if scope.everything or scope.fagsystems:
+            drop()
+
+    return state.subscribe(CHANNEL, handler)
 
 
 def invalidate_catalogue(state: EphemeralState, data: dict[str, Any]) -> Scope:
@@ -423,11 +452,15 @@ class AuthzEngine:
         self._epoch = 0  # bumped by every invalidation message
         self.stats = {"local": 0, "shared": 0, "computed": 0, "invalidations": 0}
         self._subscription: Subscription | None = state.subscribe(CHANNEL, self._on_message)
+        self._user_subscription: Subscription | None = state.subscribe(
+            USER_DISABLED_CHANNEL, self._on_user_ended
+        )
 
     def close(self) -> None:
-        if self._subscription is not None:
-            self._subscription.close()
-            self._subscription = None
+        for subscription in (self._subscription, self._user_subscription):
+            if subscription is not None:
+                subscription.close()
+        self._subscription = self._user_subscription = None
 
     # -- invalidation messages ----------------------------------------------------------
 
@@ -437,6 +470,15 @@ class AuthzEngine:
         except (ValueError, TypeError):
             scope = Scope(everything=True)
         self.drop_local(scope)
+
+    def _on_user_ended(self, _channel: str, raw: bytes) -> None:
+        """A user's access ended (``store.access``): their answers go, here and shared."""
+        user_id = raw.decode(errors="replace")
+        self.drop_local(Scope(users={user_id}))
+        # If the store is down the shared entries live to their bound; every use of the
+        # user's sessions and refresh tokens is checked against the database anyway.
+        with contextlib.suppress(StateUnavailable):
+            self.state.incr(_gen_key("u", user_id), GEN_TTL)
 
     def drop_local(self, scope: Scope) -> None:
         with self._lock:

@@ -53,12 +53,15 @@ def jwks(rows: list[SigningKey]) -> dict[str, Any]:
 
 
 def key_descriptors(
-    rows: list[SigningKey], uses: tuple[str, ...] = ("signing",)
+    rows: list[SigningKey],
+    uses: tuple[str, ...] = ("signing",),
+    states: tuple[str, ...] = ("active", "next"),
 ) -> list[etree._Element]:
-    """md:KeyDescriptor elements for the RSA keys: active and next (announced before use)."""
+    """md:KeyDescriptor elements for the RSA keys in ``states``: by default active and next
+    (announced before use)."""
     elements = []
     for row in rows:
-        if row.kty != "RSA" or row.state == "retired":
+        if row.kty != "RSA" or row.state not in states:
             continue
         certificate = x509.load_pem_x509_certificate(row.certificate_pem.encode())
         der = certificate.public_bytes(serialization.Encoding.DER)

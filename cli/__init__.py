@@ -20,9 +20,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from cli import ad, admin, audit, authz, catalogue, keys, saml, server, token
+    from cli import ad, admin, audit, authz, catalogue, keys, mfa, saml, server, token
 
-    for module in (server, keys, catalogue, authz, ad, saml, token, admin, audit):
+    for module in (server, keys, catalogue, authz, ad, saml, token, admin, audit, mfa):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -69,8 +69,8 @@ def import_command(ctx: CliContext, file: Path, prune: bool) -> None:
 def _invalidate_privileges(ctx: CliContext, data: dict[str, Any]) -> None:
     """Tell running servers (through Redis) to drop cached privileges the file touched.
 
-    Without Redis a server's cache is private to its process; it picks the change up
-    within the cache's local lifetime (60 s).
+    Without Redis a server's cache is private to its process; it sees the change marker
+    the import bumped (``store.change_marker``) within a second and drops its caches.
     """
     if not ctx.settings.redis_url:
         return

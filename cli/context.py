@@ -33,7 +33,9 @@ class CliContext:
     @property
     def database(self) -> Database:
         if self._database is None:
-            self._database = Database(self.settings.effective_database_url)
+            self._database = Database(
+                self.settings.effective_database_url, **self.settings.database_options()
+            )
         return self._database
 
 

@@ -13,7 +13,7 @@ import click
 from sqlalchemy import select
 
 from cli.context import CliContext, pass_context
-from store import audit
+from store import audit, change_marker
 from store.models import Fagsystem, SamlServiceProvider
 
 MAX_METADATA = 5 * 1024 * 1024
@@ -104,6 +104,8 @@ def add_command(
             object_id=parsed.entity_id,
             details={"fagsystem": fagsystem, "source": row.metadata_source},
         )
+        change_marker.bump(session)
+    _announce(ctx, fagsystem)
     click.echo(f"{'registered' if created else 'updated'} {parsed.entity_id} ({fagsystem})")
 
 
@@ -141,6 +143,7 @@ def remove_command(ctx: CliContext, entity_id: str) -> None:
         row = session.get(SamlServiceProvider, entity_id)
         if row is None:
             raise click.ClickException(f"no SP {entity_id!r} is registered")
+        fagsystem = row.fagsystem_id
         session.delete(row)
         audit.record(
             session,
@@ -149,7 +152,28 @@ def remove_command(ctx: CliContext, entity_id: str) -> None:
             object_type="saml_sp",
             object_id=entity_id,
         )
+        change_marker.bump(session)
+    _announce(ctx, fagsystem)
     click.echo(f"removed {entity_id}")
+
+
+def _announce(ctx: CliContext, fagsystem: str) -> None:
+    """Running servers drop their cached SP registrations at once: through Redis when it
+    is configured, otherwise through the change marker bumped with the change."""
+    if not ctx.settings.redis_url:
+        return
+    from authz.cache import invalidate_fagsystem
+    from store.ephemeral import StateUnavailable, open_state
+
+    state = open_state(ctx.settings.redis_url)
+    try:
+        invalidate_fagsystem(state, fagsystem)
+    except StateUnavailable as exc:
+        click.echo(
+            f"warning: could not tell running servers ({exc}); they see it in 30 s", err=True
+        )
+    finally:
+        state.close()
 
 
 @saml_group.command("metadata")

@@ -27,10 +27,13 @@ class AuthenticationFailed(DirectoryError):
     ``logon_hours``, ``workstation``, ``invalid_username``.
     """
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: str, detail: str = "", *, user_id: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.detail = detail
+        # The directory's id of the account refused for its state (``disabled``...), so
+        # the login can bring the store up to date; None when the account is unknown.
+        self.user_id = user_id
 
 
 @dataclass(frozen=True)
@@ -66,3 +69,10 @@ class Directory(abc.ABC):
 
     def ping(self) -> None:
         """Raise :class:`DirectoryUnavailable` when the directory cannot be used."""
+
+    def spend_like_failure(self, username: str, password: str) -> None:
+        """Do the work a refused login costs here, without answering anything.
+
+        A chain calls it on the directories it did not ask, so that a refusal takes as
+        long whichever directory refused (no timing tells which accounts exist where).
+        """

@@ -28,11 +28,16 @@ class ChainDirectory(Directory):
 
     def authenticate(self, username: str, password: str) -> DirectoryUser:
         last: AuthenticationFailed | None = None
-        for directory in self.directories:
+        for index, directory in enumerate(self.directories):
             try:
                 return directory.authenticate(username, password)
             except AuthenticationFailed as failure:
                 if failure.reason != "unknown_user":
+                    # Refused here: the directories after this one still spend what an
+                    # unknown name costs them (the local one: a dummy argon2 check), so
+                    # "wrong password in AD" takes as long as "nobody has this name".
+                    for later in self.directories[index + 1 :]:
+                        later.spend_like_failure(username, password)
                     raise
                 last = failure
         assert last is not None
@@ -48,3 +53,7 @@ class ChainDirectory(Directory):
     def ping(self) -> None:
         for directory in self.directories:
             directory.ping()
+
+    def spend_like_failure(self, username: str, password: str) -> None:
+        for directory in self.directories:
+            directory.spend_like_failure(username, password)

@@ -130,6 +130,15 @@ class LocalDirectory(Directory):
             log.info("password rehashed with the current argon2 parameters")
         return directory_user(user)
 
+    def spend_like_failure(self, username: str, password: str) -> None:
+        """The work of refusing an unknown name: the same query and a dummy argon2 check."""
+        try:
+            with self.database.session() as session:
+                find_users(session, username[:MAX_USERNAME])
+        except SQLAlchemyError:
+            pass  # only time is being spent; the real answer came from another directory
+        self.hashing.dummy_verify(password[:MAX_PASSWORD])
+
     def lookup(self, username: str) -> DirectoryUser | None:
         try:
             with self.database.session() as session:

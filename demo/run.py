@@ -54,6 +54,9 @@ ADMIN_ROLES = {
 }
 
 
+DEMO_MFA_ENROLMENT = "password"
+
+
 def stsctl() -> list[str]:
     script = Path(sys.executable).with_name("stsctl")
     if script.exists():
@@ -182,6 +185,9 @@ def prepare(data_dir: Path, ports: dict[str, int], base_env: dict[str, str]) -> 
         **passwords.read_env(secret_file),
         "STS_DATA_DIR": str(data_dir),
         "STS_BASE_URL": f"http://127.0.0.1:{ports['IdP']}",
+        # The demo's people enrol TOTP with their password alone; a real deployment
+        # keeps the default, a one-time activation code from a Brugeradministrator.
+        "STS_MFA_ENROLMENT": DEMO_MFA_ENROLMENT,
         "PYTHONUNBUFFERED": "1",
     }
     run([*stsctl(), "init"], env, "stsctl init")
@@ -259,6 +265,9 @@ def banner(demo: Demo) -> str:
         "Start at KY and sign in as peter. KY, KSD and SAPA require NSIS Substantial, so the",
         "first login enrols an authenticator app (TOTP). No app at hand? The page shows the",
         f"secret; `{_python()} -m demo.totp SECRET` prints the current code.",
+        f"Note: the demo sets STS_MFA_ENROLMENT={DEMO_MFA_ENROLMENT}, so enrolling needs only the",
+        "password. The default (activation_code) also asks for a one-time code that a",
+        "Brugeradministrator prints with `stsctl mfa activation-code USER`.",
         f"Logs: {demo.log_dir}/",
         "",
     ]

@@ -31,7 +31,11 @@ def _check(name: str, results: dict[str, Any], probe: Any) -> None:
 
 @blueprint.get("/readyz")
 def readyz() -> ResponseReturnValue:
-    """Ready to take traffic: database, ephemeral store and signing keys all usable."""
+    """Ready to take traffic: database, ephemeral store and signing keys all usable.
+
+    503 names what failed (``failed``: ``database``, ``state``, ``keys``), so operators and
+    load balancers see which dependency took the instance out.
+    """
     services = current_services()
     results: dict[str, Any] = {}
     _check("database", results, services.database.ping)
@@ -43,7 +47,8 @@ def readyz() -> ResponseReturnValue:
                 services.keys.active(session, kty)
 
     _check("keys", results, keys)
-    ready = all(value == "ok" for value in results.values())
+    failed = [name for name, value in results.items() if value != "ok"]
+    ready = not failed
     status = "ready" if ready else "not ready"
     if services.settings.ldap_urls:
         # Reported, but not a reason to leave the load balancer: every instance shares
@@ -53,4 +58,12 @@ def readyz() -> ResponseReturnValue:
         _check("directory", results, login_services().directory.ping)
         if ready and results["directory"] != "ok":
             status = "degraded"
-    return jsonify(status=status, checks=results), (200 if ready else 503)
+    if ready:
+        return jsonify(status=status, checks=results), 200
+    # Named in the body and in a header, so a load balancer log shows what is down.
+    response = jsonify(status=status, failed=failed, checks=results)
+    response.status_code = 503
+    response.headers["X-Failed-Dependencies"] = ",".join(failed)
+    response.headers["Retry-After"] = "5"
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -60,6 +60,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "enrol.qr_title": "QR-kode til godkender-appen",
         "enrol.manual": "Kan du ikke scanne? Skriv denne nøgle i appen:",
         "enrol.code": "Kode som appen viser nu",
+        "enrol.activation.label": "Aktiveringskode",
+        "enrol.activation.hint": "Den engangskode, du har fået af din brugeradministrator "
+        "til at opsætte totrinsbekræftelse (fx ABCD-EFGH-JKLM-NPQR).",
+        "enrol.activation.missing": "Skriv aktiveringskoden fra din brugeradministrator. "
+        "Har du ikke fået en, så bed din brugeradministrator om en.",
+        "enrol.activation.wrong_code": "Aktiveringskoden passer ikke. Tjek at du har skrevet "
+        "den rigtigt, eller bed din brugeradministrator om en ny.",
+        "enrol.activation.used": "Aktiveringskoden er allerede brugt. Bed din "
+        "brugeradministrator om en ny.",
+        "enrol.activation.expired": "Aktiveringskoden er udløbet. Bed din "
+        "brugeradministrator om en ny.",
         "enrol.submit": "Bekræft og aktivér",
         "enrol.wrong": "Koden passer ikke. Tjek at du har scannet QR-koden på denne side, og "
         "skriv den kode appen viser nu.",
@@ -79,6 +90,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "computer.",
         "logout.done.systems": "Du er logget ud af:",
         "logout.not_logged_in": "Du er ikke logget ind.",
+        "logout.failed.title": "Disse systemer bekræftede ikke at du er logget ud:",
+        "logout.failed.text": "Du kan stadig være logget ind i dem. Log ud i systemet selv, "
+        "eller luk browseren, hvis du bruger en delt computer.",
+        "logout.failed.no_answer": "svarede ikke",
+        "logout.failed.refused": "afviste at logge dig ud",
+        "logout.failed.unsupported": "kan ikke logges ud herfra",
+        "logout.continue": "Fortsæt til {name}",
         "pwchange.title": "Skift adgangskode",
         "pwchange.current": "Nuværende adgangskode",
         "pwchange.new": "Ny adgangskode",
@@ -102,6 +120,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.directory_unavailable.text": "Vi kan ikke kontrollere din adgangskode lige "
         "nu, fordi brugerkataloget ikke svarer. Prøv igen om et par minutter. Bliver det ved, "
         "så kontakt din IT-afdeling og oplys fejlreferencen.",
+        "error.service_unavailable.title": "Tjenesten er midlertidigt utilgængelig",
+        "error.service_unavailable.text": "Login-tjenesten kan ikke nå sin database lige nu. "
+        "Prøv igen om et øjeblik. Bliver det ved, så kontakt din IT-afdeling og oplys "
+        "fejlreferencen.",
         "error.state_unavailable.title": "Login er midlertidigt utilgængeligt",
         "error.state_unavailable.text": "Login-tjenesten kan ikke nå sit sessionslager. Prøv "
         "igen om lidt. Bliver det ved, så kontakt din IT-afdeling og oplys fejlreferencen.",
@@ -124,6 +146,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.loa_unavailable.title": "Sikringsniveauet kan ikke opnås",
         "error.loa_unavailable.text": "{fagsystem} kræver et sikringsniveau, som denne "
         "login-tjeneste ikke kan give. Kontakt fagsystemets support.",
+        "error.logout_expired.title": "Logud-siden er udløbet",
+        "error.logout_expired.text": "Du er logget ud, men linket videre virker kun én gang og "
+        "inden for {minutes} minutter. Gå tilbage til systemet selv.",
         "error.flow_expired.title": "Siden er udløbet",
         "error.flow_expired.text": "Login skal gennemføres inden for {minutes} minutter, "
         "eller siden er allerede brugt. Gå tilbage til fagsystemet, og start forfra.",
@@ -182,6 +207,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "enrol.qr_title": "QR code for the authenticator app",
         "enrol.manual": "Cannot scan? Enter this key in the app:",
         "enrol.code": "Code the app shows now",
+        "enrol.activation.label": "Activation code",
+        "enrol.activation.hint": "The one-time code your user administrator gave you for "
+        "setting up two-step verification (e.g. ABCD-EFGH-JKLM-NPQR).",
+        "enrol.activation.missing": "Enter the activation code from your user "
+        "administrator. If you have none, ask your user administrator for one.",
+        "enrol.activation.wrong_code": "The activation code does not match. Check that you "
+        "typed it correctly, or ask your user administrator for a new one.",
+        "enrol.activation.used": "The activation code has already been used. Ask your user "
+        "administrator for a new one.",
+        "enrol.activation.expired": "The activation code has expired. Ask your user "
+        "administrator for a new one.",
         "enrol.submit": "Confirm and activate",
         "enrol.wrong": "The code does not match. Check that you scanned the QR code on this "
         "page, and enter the code the app shows now.",
@@ -201,6 +237,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "computer.",
         "logout.done.systems": "You are logged out of:",
         "logout.not_logged_in": "You are not logged in.",
+        "logout.failed.title": "These systems did not confirm that you are logged out:",
+        "logout.failed.text": "You may still be logged in to them. Log out in the system "
+        "itself, or close the browser if you are on a shared computer.",
+        "logout.failed.no_answer": "did not answer",
+        "logout.failed.refused": "refused to log you out",
+        "logout.failed.unsupported": "cannot be logged out from here",
+        "logout.continue": "Continue to {name}",
         "pwchange.title": "Change password",
         "pwchange.current": "Current password",
         "pwchange.new": "New password",
@@ -224,6 +267,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.directory_unavailable.text": "We cannot check your password right now because "
         "the user directory is not answering. Try again in a few minutes. If it persists, "
         "contact your IT department and quote the error reference.",
+        "error.service_unavailable.title": "The service is temporarily unavailable",
+        "error.service_unavailable.text": "The login service cannot reach its database right "
+        "now. Try again in a moment. If it persists, contact your IT department and quote "
+        "the error reference.",
         "error.state_unavailable.title": "Login is temporarily unavailable",
         "error.state_unavailable.text": "The login service cannot reach its session store. "
         "Try again shortly. If it persists, contact your IT department and quote the error "
@@ -247,6 +294,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.loa_unavailable.title": "The assurance level cannot be reached",
         "error.loa_unavailable.text": "{fagsystem} requires an assurance level this login "
         "service cannot provide. Contact the system's support.",
+        "error.logout_expired.title": "This logout page has expired",
+        "error.logout_expired.text": "You are logged out, but the link onwards works only once "
+        "and within {minutes} minutes. Go back to the system itself.",
         "error.flow_expired.title": "This page has expired",
         "error.flow_expired.text": "A login must be finished within {minutes} minutes, or "
         "this page was already used. Go back to the system and start again.",

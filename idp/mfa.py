@@ -1,15 +1,22 @@
-"""TOTP second factor (RFC 6238) with recovery codes, and its reset by a Brugeradministrator.
+"""TOTP second factor (RFC 6238) with recovery codes, activation codes, and reset.
 
 A code is accepted for the current 30-second step or one step either side (clock drift),
 and only for a step later than the last accepted one, so a code cannot be used twice.
 Secrets are encrypted with a key kept in the data directory (not in the database), so a
 database dump or a catalogue export does not carry them. Recovery codes are 80 random
 bits, stored as SHA-256, each usable once.
+
+A first enrolment needs, besides the password, a one-time activation code that a
+Brugeradministrator issues (``stsctl mfa activation-code``), unless the deployment says
+otherwise (``STS_MFA_ENROLMENT=password``, for the demo): a stolen password alone must not
+be enough to bind the thief's phone to the account. Activation codes are 80 random bits,
+stored as SHA-256, single use, and expire; issuing and using one are audited.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import enum
 import hashlib
 import hmac
@@ -25,7 +32,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from store import audit
-from store.models import RecoveryCode, TotpCredential, utcnow
+from store.models import MfaActivationCode, RecoveryCode, TotpCredential, utcnow
 
 STEP_SECONDS = 30
 DIGITS = 6
@@ -223,6 +230,109 @@ def reset_totp(
     return had_totp
 
 
+class ActivationOutcome(enum.StrEnum):
+    ACCEPTED = "accepted"
+    MISSING = "missing"
+    WRONG_CODE = "wrong_code"
+    USED = "used"
+    EXPIRED = "expired"
+
+
+def issue_activation_code(
+    session: Session,
+    user_id: str,
+    *,
+    actor: str,
+    lifetime: dt.timedelta,
+    cvr: str | None = None,
+    request_id: str | None = None,
+) -> tuple[str, dt.datetime]:
+    """A new activation code for the user (shown once) and when it expires; audited.
+
+    Codes issued earlier and not used are withdrawn: only the newest one works.
+    """
+    session.execute(
+        delete(MfaActivationCode).where(
+            MfaActivationCode.user_id == user_id, MfaActivationCode.used_at.is_(None)
+        )
+    )
+    code = _new_recovery_code()
+    now = utcnow()
+    expires = now + lifetime
+    session.add(
+        MfaActivationCode(
+            user_id=user_id,
+            code_hash=_activation_hash(user_id, code),
+            issued_by=actor,
+            issued_at=now,
+            expires_at=expires,
+        )
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="mfa.activation_code.issue",
+        object_type="user",
+        object_id=user_id,
+        cvr=cvr,
+        request_id=request_id,
+        details={"expires_at": expires.isoformat()},
+    )
+    return code, expires
+
+
+def use_activation_code(
+    session: Session,
+    user_id: str,
+    code: str,
+    *,
+    actor: str,
+    cvr: str | None = None,
+    request_id: str | None = None,
+) -> ActivationOutcome:
+    """Spend the user's activation code (atomically: once); audited either way."""
+    now = utcnow()
+    outcome = ActivationOutcome.MISSING
+    if _normalise(code):
+        digest = _activation_hash(user_id, code)
+        spent = session.execute(
+            update(MfaActivationCode)
+            .where(MfaActivationCode.user_id == user_id, MfaActivationCode.code_hash == digest)
+            .where(MfaActivationCode.used_at.is_(None), MfaActivationCode.expires_at > now)
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if _rowcount(spent) == 1:
+            outcome = ActivationOutcome.ACCEPTED
+        else:
+            found = session.execute(
+                select(MfaActivationCode.used_at).where(
+                    MfaActivationCode.user_id == user_id, MfaActivationCode.code_hash == digest
+                )
+            ).first()
+            if found is None:
+                outcome = ActivationOutcome.WRONG_CODE
+            else:
+                outcome = (
+                    ActivationOutcome.USED
+                    if found.used_at is not None
+                    else ActivationOutcome.EXPIRED
+                )
+    accepted = outcome is ActivationOutcome.ACCEPTED
+    audit.record(
+        session,
+        actor=actor,
+        action="mfa.activation_code.use",
+        object_type="user",
+        object_id=user_id,
+        cvr=cvr,
+        outcome="success" if accepted else "failure",
+        request_id=request_id,
+        details={"reason": outcome.value},
+    )
+    return outcome
+
+
 def is_recovery_code_shape(code: str) -> bool:
     return not _CODE.match(code.strip().replace(" ", "")) and len(_normalise(code)) == 16
 
@@ -234,6 +344,10 @@ def _new_recovery_code() -> str:
 
 def _normalise(code: str) -> str:
     return re.sub(r"[\s-]", "", code).upper()
+
+
+def _activation_hash(user_id: str, code: str) -> str:
+    return hashlib.sha256(f"activation:{user_id}:{_normalise(code)}".encode()).hexdigest()
 
 
 def _code_hash(user_id: str, code: str) -> str:

@@ -1,6 +1,6 @@
 """The SSO session: one per browser login, kept in the ephemeral store, shared by SAML and OIDC.
 
-Keys (the AD sync and the admin module rely on these names):
+Keys (named in :mod:`store.access`, which ends a user's sessions from anywhere):
 
 - ``session:<id>``: the session as JSON; ``<id>`` is the secret in the browser's cookie.
 - ``user-sessions:<user_id>``: the set of a user's session ids, so all of them can be
@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from werkzeug.wrappers.response import Response
 
 from idp.loa import LoA, loa_for
+from store.access import served_key, session_key, user_sessions_key
 from store.ephemeral import EphemeralState
 
 Clock = Callable[[], float]
@@ -33,18 +34,6 @@ SECURE_COOKIE_NAME = "__Host-sts_sso"  # the prefix makes browsers insist on Sec
 SERVED_REFRESH_SECONDS = 600.0  # a served system re-recorded by this process at most this often
 SERVED_SEEN_SIZE = 20_000
 _ID = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
-
-
-def session_key(session_id: str) -> str:
-    return f"session:{session_id}"
-
-
-def user_sessions_key(user_id: str) -> str:
-    return f"user-sessions:{user_id}"
-
-
-def served_key(session_id: str) -> str:
-    return f"session-served:{session_id}"
 
 
 @dataclass(frozen=True)
@@ -110,7 +99,11 @@ class SsoSession:
 
 
 class SessionStore:
-    """Create, find, extend and end SSO sessions in the ephemeral store."""
+    """Create, find, extend and end SSO sessions in the ephemeral store.
+
+    ``access_check`` (set by the login) is asked at every :meth:`load` whether the
+    session's user may still use it (not disabled, access not ended since it started).
+    """
 
     def __init__(
         self,
@@ -124,6 +117,7 @@ class SessionStore:
         self.idle_seconds = idle_seconds
         self.absolute_seconds = absolute_seconds
         self.clock = clock
+        self.access_check: Callable[[SsoSession], bool] | None = None
         self._served_seen: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._served_lock = threading.Lock()
 
@@ -181,6 +175,9 @@ class SessionStore:
             now - session.last_seen >= self.idle_seconds
             or now - session.created_at >= self.absolute_seconds
         ):
+            self.end(session.id)
+            return None
+        if self.access_check is not None and not self.access_check(session):
             self.end(session.id)
             return None
         session = replace(session, last_seen=now)

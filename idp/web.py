@@ -23,6 +23,7 @@ from flask.typing import ResponseReturnValue
 from connectors.base import DirectoryUnavailable
 from idp.i18n import LANGUAGE_COOKIE, LANGUAGES, current_language, gettext
 from idp.logs import current_request_id
+from idp.outages import install_outages
 from store.ephemeral import StateUnavailable
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,7 @@ def install_web(app: Flask) -> None:
     app.register_error_handler(PageError, _page_error)
     app.register_error_handler(StateUnavailable, _state_unavailable)
     app.register_error_handler(DirectoryUnavailable, _directory_unavailable)
+    install_outages(app, error_page)  # database or Redis down: 503, never a bare 500
     app.jinja_env.globals.update(
         _=gettext,
         csrf_token=csrf_token,

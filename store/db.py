@@ -41,9 +41,22 @@ class Database:
     pooled connection opened before the failure, so the following units of work
     reconnect: a restart under load costs at most the requests in flight on each worker.
     Connections are also replaced after :data:`RECYCLE_SECONDS`.
+
+    Nothing depends on session state of a server connection (no session-level ``SET``,
+    advisory lock, ``LISTEN`` or prepared statement outside a transaction, with
+    ``prepared_statements=False``), so PgBouncer in transaction pooling mode may sit in
+    between (tested in ``tests/ops/test_pgbouncer.py``).
     """
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        prepared_statements: bool = True,
+    ) -> None:
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
@@ -53,7 +66,13 @@ class Database:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"check_same_thread": False}
         else:
-            kwargs.update(pool_size=5, max_overflow=10, pool_recycle=RECYCLE_SECONDS)
+            kwargs.update(
+                pool_size=pool_size, max_overflow=max_overflow, pool_recycle=RECYCLE_SECONDS
+            )
+            if not prepared_statements:
+                # PgBouncer in transaction pooling mode hands each transaction any server
+                # connection, where a statement prepared on another one does not exist.
+                kwargs["connect_args"] = {"prepare_threshold": None}
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)

@@ -300,6 +300,91 @@ class _RedisSubscription(Subscription):
         self._drop()
 
 
+SENTINEL_SCHEME = "redis+sentinel://"
+
+
+@dataclass(frozen=True)
+class SentinelAddress:
+    """``redis+sentinel://[[user]:password@]host:port[,host:port...]/master[/db]``."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    master: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+
+
+def parse_sentinel_url(url: str) -> SentinelAddress:
+    """Read a Sentinel URL; ``ValueError`` says what is wrong with it."""
+    from urllib.parse import unquote
+
+    if not url.startswith(SENTINEL_SCHEME):
+        raise ValueError(f"a Sentinel URL starts with {SENTINEL_SCHEME}")
+    rest = url[len(SENTINEL_SCHEME) :].split("?", 1)[0]
+    netloc, _, path = rest.partition("/")
+    username = password = None
+    if "@" in netloc:
+        userinfo, netloc = netloc.rsplit("@", 1)
+        user, _, secret = userinfo.partition(":")
+        username, password = unquote(user) or None, unquote(secret) or None
+    sentinels = []
+    for entry in filter(None, netloc.split(",")):
+        host, _, port = entry.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"{entry!r} is not host:port (Sentinels listen on 26379)")
+        sentinels.append((host.strip("[]"), int(port)))
+    if not sentinels:
+        raise ValueError("names no Sentinel (host:port, comma-separated)")
+    parts = [part for part in path.split("/") if part]
+    if not parts or len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
+        raise ValueError("needs the master's name and optionally a database: /mymaster/0")
+    db = int(parts[1]) if len(parts) == 2 else 0
+    return SentinelAddress(tuple(sentinels), unquote(parts[0]), db, username, password)
+
+
+def redis_client(url: str, *, timeout: float = 2.0) -> Any:
+    """A ``redis.Redis`` for a plain URL, or the current master behind Redis Sentinel.
+
+    With Sentinel, every new connection asks the Sentinels for the master, so after a
+    failover the connections that fail are replaced by connections to the new master
+    (requests in between fail closed with :class:`StateUnavailable`).
+    """
+    import redis
+    from redis.sentinel import Sentinel
+
+    options: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "health_check_interval": 10,
+        "retry_on_timeout": False,
+    }
+    if not url.startswith(SENTINEL_SCHEME):
+        return redis.Redis.from_url(url, **options)
+    address = parse_sentinel_url(url)
+    sentinel = Sentinel(
+        list(address.sentinels),
+        sentinel_kwargs={"socket_timeout": timeout, "socket_connect_timeout": timeout},
+    )
+    return sentinel.master_for(
+        address.master,
+        db=address.db,
+        username=address.username,
+        password=address.password,
+        **options,
+    )
+
+
+# Called with (seconds, failed) after every Redis round trip (idp.metrics times them).
+call_observers: list[Callable[[float, bool], None]] = []
+
+
+def _observe_call(started: float, *, failed: bool) -> None:
+    if call_observers:
+        seconds = time.perf_counter() - started
+        for observe in call_observers:
+            observe(seconds, failed)
+
+
 class RedisState(EphemeralState):
     """Redis-backed store shared by every worker and host; keys live under ``prefix``."""
 
@@ -310,13 +395,7 @@ class RedisState(EphemeralState):
 
         self._redis = redis
         self._prefix = prefix
-        self._client = redis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            health_check_interval=10,
-            retry_on_timeout=False,
-        )
+        self._client = redis_client(url, timeout=timeout)
         self._pop_script = self._client.register_script(
             "local v = redis.call('GET', KEYS[1]); "
             "if v then redis.call('DEL', KEYS[1]) end; return v"
@@ -331,10 +410,14 @@ class RedisState(EphemeralState):
         return self._prefix + key
 
     def _call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
         try:
-            return function(*args, **kwargs)
+            result = function(*args, **kwargs)
         except self._redis.exceptions.RedisError as exc:
+            _observe_call(started, failed=True)
             raise StateUnavailable(f"Redis is not reachable: {exc}") from exc
+        _observe_call(started, failed=False)
+        return result
 
     @staticmethod
     def _ms(ttl: float) -> int:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -123,6 +124,9 @@ class User(Timestamped, Base):
     password_hash: Mapped[str | None] = mapped_column(String(300))
     password_env: Mapped[str | None] = mapped_column(String(200))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Sessions and refresh-token families that started before this instant are ended
+    # (disabled, TOTP reset); checked at every use of either (migration 0007).
+    access_not_before: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         UniqueConstraint("cvr", "username"),
@@ -534,6 +538,38 @@ class RecoveryCode(Base):
     used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class MfaActivationCode(Base):
+    """A one-time code a Brugeradministrator issues so a person can enrol TOTP.
+
+    Stored as its SHA-256 (the code has 60+ random bits, so a fast hash is safe and lets
+    the code be found by it). Single use (``used_at``) and short-lived (``expires_at``).
+    """
+
+    __tablename__ = "mfa_activation_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_by: Mapped[str] = mapped_column(String(256))
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ChangeMarker(Base):
+    """A version bumped in the transaction of every announced change (``store.changes``).
+
+    Processes without Redis read it at most once a second, so a change made by another
+    process (``stsctl import``) reaches their caches within a second.
+    """
+
+    __tablename__ = "change_markers"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class DirectorySyncState(Timestamped, Base):
     """Where the last Active Directory sync of a municipality stopped.
 
@@ -551,6 +587,29 @@ class DirectorySyncState(Timestamped, Base):
     highest_usn: Mapped[int] = mapped_column(BigInteger)
     last_full_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     last_run_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SystemCertificate(Base):
+    """A certificate registered to a fagsystem for the KOMBIT STS (migration 0008).
+
+    The caller of the STS endpoints is the fagsystem whose registered certificate matches
+    the presented one exactly (SHA-256 of the DER). Several per system, for rotation;
+    validity comes from the certificate itself (``not_before``/``not_after`` are copies
+    for display and search).
+    """
+
+    __tablename__ = "system_certificates"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fagsystem_id: Mapped[str] = mapped_column(
+        ForeignKey("fagsystemer.id", ondelete="CASCADE"), index=True
+    )
+    sha1: Mapped[str] = mapped_column(String(40), index=True)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    subject: Mapped[str] = mapped_column(String(1000))
+    not_before: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    not_after: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 # Indexes for privilege resolution (authz/engine.py, migration 0003): a user's groups and a

@@ -49,6 +49,9 @@ def login_settings(tmp_path: Path, **extra: str) -> Settings:
         "STS_DATA_DIR": str(tmp_path / "var"),
         "STS_DEMO_LOGIN_PAGE": "true",
         "STS_LOG_LEVEL": "WARNING",
+        # Enrolment with an activation code (the default) is tested on its own
+        # (test_mfa_activation.py); the other login tests enrol with the password.
+        "STS_MFA_ENROLMENT": "password",
         **FAST_ARGON2,
         **extra,
     }

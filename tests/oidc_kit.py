@@ -40,10 +40,11 @@ from werkzeug.test import TestResponse
 
 from app import create_app, initialise, setup_keys, setup_store
 from idp.loa import LoA
+from idp.login.logout import LogoutRun, SystemOutcome
 from idp.login.types import FailureReason, LoginFailure, LoginRequest, LoginResult
-from idp.oidc import Provider
+from idp.oidc import Provider, rp_logout
 from idp.oidc.authorization import finish_authorization
-from idp.oidc.login_bridge import Continuation, EndedSession, LiveSession
+from idp.oidc.login_bridge import Continuation, LiveSession, LogoutInitiator
 from idp.oidc.provider import EXTENSION
 from settings import Settings, load_settings
 from store.db import Database
@@ -285,14 +286,26 @@ class ScriptedLogin:
         session = self.session
         return None if session is None else LiveSession(session.session_id, session.user_id)
 
-    def end_session(self) -> EndedSession | None:
+    def register_logout(self, backchannel: Any, answer: Any) -> None:
+        return None  # the scripted logout calls the OIDC part itself
+
+    def logout(self, initiator: LogoutInitiator) -> Any:
+        """End the scripted session; the OIDC part of the logout is the real one."""
         if self.session is None:
             return None
-        ended = EndedSession(
-            self.session.session_id, self.session.user_id, tuple(sorted(self.served))
-        )
+        run = LogoutRun(
+            id="scripted",
+            user_id=self.session.user_id,
+            username=self.session.username,
+            cvr=self.session.cvr,
+            sid=self.session.session_id,
+            initiator={"protocol": "oidc", "client": initiator.client_id,
+                       "redirect_uri": initiator.redirect_uri},
+            systems=[SystemOutcome("oidc", client, client) for client in sorted(self.served)],
+        )  # fmt: skip
         self.session, self.served = None, set()
-        return ended
+        rp_logout.session_ended(run)
+        return rp_logout.answer(run)
 
 
 def login_result(

@@ -38,6 +38,13 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+_CERTIFICATES = {  # a fagsystem's KOMBIT STS certificates
+    "type": "object",
+    "required": ["items"],
+    "properties": {"items": {"type": "array", "items": _ref("SystemCertificate")}},
+}
+
+
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -189,6 +196,22 @@ def _paths() -> dict[str, Any]:
                 },
                 tag="fagsystemer",
             )
+        },
+        "/fagsystemer/{id}/certificates": {  # KOMBIT STS drop-in
+            "get": _operation(
+                "The certificates registered to the fagsystem for the KOMBIT STS endpoints.",
+                ("200", _json(_CERTIFICATES, "The certificates.")),
+                parameters=[fagsystem_id],
+                tag="fagsystemer",
+            ),
+            "put": _operation(
+                "Leverandøradministrator: replace the fagsystem's certificates (PEM); "
+                "list the old and the new one to rotate without downtime.",
+                ("200", _json(_CERTIFICATES, "The certificates as registered.")),
+                parameters=[fagsystem_id],
+                body=_body("CertificatesBody"),
+                tag="fagsystemer",
+            ),
         },
         "/fagsystemer/{id}/oidc-clients": {
             "post": _operation(

@@ -224,6 +224,16 @@ def put_saml_metadata(fagsystem_id: str) -> Response:
     return jsonify(item)
 
 
+@blueprint.get("/fagsystemer/<fagsystem_id>/certificates")
+def list_certificates(fagsystem_id: str) -> Response:
+    return jsonify(fagsystemer.list_certificates(_ctx(), _actor(), fagsystem_id))
+
+
+@blueprint.put("/fagsystemer/<fagsystem_id>/certificates")
+def put_certificates(fagsystem_id: str) -> Response:
+    return jsonify(fagsystemer.put_certificates(_ctx(), _actor(), fagsystem_id, _body()))
+
+
 @blueprint.post("/fagsystemer/<fagsystem_id>/oidc-clients")
 def register_client(fagsystem_id: str) -> Response:
     item, secret = fagsystemer.register_client(_ctx(), _actor(), fagsystem_id, _body())

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from admin.actor import Actor
 from authz.cache import Scope, publish
-from store import audit
+from store import audit, change_marker
 from store.ephemeral import EphemeralState, StateUnavailable
 
 log = logging.getLogger("sts.admin")
@@ -29,8 +29,10 @@ def record_change(
 ) -> None:
     """Append the audit event of a change to ``session``'s transaction.
 
-    It commits or rolls back with the change itself: both are there, or neither is.
+    It commits or rolls back with the change itself: both are there, or neither is; so
+    does the bump of the change marker that servers without Redis read.
     """
+    change_marker.bump(session)
     audit.record(
         session,
         actor=actor.id,

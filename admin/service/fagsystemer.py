@@ -8,6 +8,7 @@ serviceaftale cannot be removed: what depends on it would change silently.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import secrets
 from typing import Any
@@ -26,6 +27,7 @@ from admin.service.paging import Page, Paging, page
 from authz.admin import can, fagsystem_scope
 from authz.cache import Scope
 from store.catalogue import metadata_entity_id
+from store.catalogue.certificates import certificate_errors, import_certificates
 from store.catalogue.common import DEFAULTS, kind_list
 from store.catalogue.loading import fetch_metadata
 from store.models import (
@@ -35,6 +37,7 @@ from store.models import (
     OidcClient,
     SamlServiceProvider,
     Serviceaftale,
+    SystemCertificate,
     SystemRole,
 )
 
@@ -391,3 +394,80 @@ def register_client(
             fagsystem=fagsystem_id,
         )
     return after, secret
+
+
+# -- KOMBIT STS certificates (store/catalogue/certificates.py, docs/sts.md) -------------------
+
+
+def render_certificate(row: SystemCertificate) -> dict[str, Any]:
+    return {
+        "sha256": row.sha256,
+        "sha1": row.sha1,
+        "subject": row.subject,
+        "not_before": _utc(row.not_before).isoformat(),
+        "not_after": _utc(row.not_after).isoformat(),
+    }
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)  # SQLite: naive UTC
+
+
+def _certificates(session: Session, fagsystem_id: str) -> dict[str, Any]:
+    rows = session.scalars(
+        select(SystemCertificate)
+        .where(SystemCertificate.fagsystem_id == fagsystem_id)
+        .order_by(SystemCertificate.not_before, SystemCertificate.sha256)
+    )
+    return {"items": [render_certificate(row) for row in rows]}
+
+
+def list_certificates(ctx: ServiceContext, actor: Actor, fagsystem_id: str) -> dict[str, Any]:
+    _require_any_role(actor)
+    with ctx.database.session() as session:
+        _load(session, fagsystem_id)
+        return _certificates(session, fagsystem_id)
+
+
+def put_certificates(
+    ctx: ServiceContext, actor: Actor, fagsystem_id: str, body: Any
+) -> dict[str, Any]:
+    """Make the fagsystem's registered certificates exactly those given (PEM)."""
+    checked = check_body("CertificatesBody", body)
+    entries: list[str] = checked["certificates"]
+    with ctx.database.session() as session:
+        _load(session, fagsystem_id)
+        _require_maintainer(actor, fagsystem_id)
+        item = {"fagsystemer": [{"id": fagsystem_id, "certificates": entries}]}
+        errors = certificate_errors(session, item)
+        if errors:
+            prefix = "fagsystemer[0].certificates"
+            raise Invalid(
+                "the certificates are not valid",
+                [
+                    ("/certificates" + _pointer(e.path.removeprefix(prefix)), e.message)
+                    for e in errors
+                ],
+            )
+        before = _certificates(session, fagsystem_id)
+        import_certificates(session, fagsystem_id, entries)
+        session.flush()
+        after = _certificates(session, fagsystem_id)
+        record_change(
+            session,
+            actor,
+            "fagsystem.certificates",
+            object_type="fagsystem",
+            object_id=fagsystem_id,
+            cvr=None,
+            before=before,
+            after=after,
+            fagsystem=fagsystem_id,
+        )
+    announce(ctx.state, Scope(fagsystems={fagsystem_id}))
+    return after
+
+
+def _pointer(path: str) -> str:
+    """``[2]`` → ``/2``."""
+    return "".join(f"/{part}" for part in re.findall(r"\[(\d+)\]", path))

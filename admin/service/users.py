@@ -10,10 +10,13 @@ from sqlalchemy import func, or_, select
 from admin.actor import Actor
 from admin.errors import Invalid, NotFound
 from admin.service import access
+from admin.service.changes import announce, record_change
 from admin.service.context import ServiceContext
 from admin.service.paging import Page, Paging, page
+from authz.cache import Scope
 from authz.engine import find_user, resolve
 from authz.errors import AuthzError, UnknownFagsystem
+from store.access import end_user_access
 from store.models import User
 
 _SORTS = {"username": User.username, "name": User.name, "id": User.id}
@@ -107,3 +110,41 @@ def privileges(
         for group in data["groups"]:
             group.pop("sources", None)
     return data
+
+
+def set_disabled(
+    ctx: ServiceContext, actor: Actor, cvr: str, username: str, disabled: bool
+) -> dict[str, Any]:
+    """Disable a user (or enable them again); a Brugeradministrator's right, audited.
+
+    Disabling ends the person's access everywhere at once (:mod:`store.access`): every
+    SSO session on every server, every refresh-token family, and no new token.
+    """
+    access.require(actor, "disable", "user", cvr, _missing(cvr))
+    with ctx.database.session() as session:
+        user = session.scalars(
+            select(User).where(User.cvr == cvr, or_(User.username == username, User.id == username))
+        ).first()
+        if user is None:
+            raise NotFound(f"user {username} not found in municipality {cvr}")
+        before = render(user)
+        if user.disabled == disabled:
+            return before
+        user.disabled = disabled
+        session.flush()
+        if disabled:
+            end_user_access(session, ctx.state, [user.id], reason="admin.user.disabled")
+        record_change(
+            session,
+            actor,
+            "user.disabled" if disabled else "user.enabled",
+            object_type="user",
+            object_id=user.id,
+            cvr=cvr,
+            before=before,
+            after=render(user),
+        )
+        result = render(user)
+        scope = Scope(users={user.id})
+    announce(ctx.state, scope)
+    return result

@@ -185,6 +185,16 @@ class _BindRefused(Exception):
         self.message = message
 
 
+# Called with (seconds, failed) after every pooled operation (idp.metrics times them).
+run_observers: list[Callable[[float, bool], None]] = []
+
+
+def _observe_run(started: float, *, failed: bool) -> None:
+    seconds = time.perf_counter() - started
+    for observe in run_observers:
+        observe(seconds, failed)
+
+
 class ConnectionPool:
     """A small LIFO pool; a connection that fails is dropped and the call retried once."""
 
@@ -230,10 +240,13 @@ class ConnectionPool:
         """Run ``operation`` on a pooled connection; on a network failure retry once on a
         fresh connection (possibly another DC), then raise DirectoryUnavailable."""
         last: BaseException | None = None
+        started = time.perf_counter()
         for _attempt in range(2):
             try:
                 with self.connection() as connection:
-                    return operation(connection)
+                    result = operation(connection)
+                _observe_run(started, failed=False)
+                return result
             except (LDAPCommunicationError, LDAPResponseTimeoutError, OSError) as exc:
                 last = exc
                 self.clear()
@@ -241,6 +254,7 @@ class ConnectionPool:
             except _ServerBusy as exc:
                 last = exc
                 self.clear()
+        _observe_run(started, failed=True)
         raise DirectoryUnavailable(f"the directory cannot be reached ({last})") from last
 
     def clear(self) -> None:

@@ -5,16 +5,27 @@ service account (filter-escaped; by sAMAccountName, userPrincipalName or mail), 
 simple bind as the user on a pooled auth connection, and one search for the transitive
 groups with the in-chain matching rule. The primary group and DN → GUID look-ups for
 org units and managers are cached.
+
+A refused login does the same work whoever typed what: the service-account search, then
+a bind. When the name matches nobody, or the account may not log in (disabled, locked,
+expired...), the bind is a dummy one as a DN that does not exist (:data:`DUMMY_RDN`),
+never as the person, and the refusal is held until it has taken as long as one refused
+by a real bind did recently (a wrong password makes the DC record the failure, which a
+bind as nobody does not), so neither the answer nor its timing tells which accounts
+exist.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ldap3 import BASE, SUBTREE, Connection
@@ -42,6 +53,8 @@ LDAP_CAP_ACTIVE_DIRECTORY = "1.2.840.113556.1.4.800"
 COMPUTED_UAC = "msDS-User-Account-Control-Computed"
 USER_CLASS_FILTER = "(objectCategory=person)(objectClass=user)"
 MAX_USERNAME = 256
+DUMMY_RDN = "CN=sts-login-no-such-account"  # under the base DN; bound to for unknown names
+GROUP_ATTRIBUTES = ["objectGUID", "memberOf", "cn"]
 _KLE = re.compile(r"^\d{2}(\.\d{2}(\.\d{2})?)?$")
 
 USER_ATTRIBUTES = [
@@ -108,8 +121,55 @@ def parent_dn(dn: str) -> str:
 
 @dataclass(frozen=True)
 class GroupRef:
+    """A group the user is in, with its own groups (memberOf DNs): the nesting as read."""
+
     guid: str
     dn: str
+    name: str = ""
+    parents: tuple[str, ...] = ()
+    fresh: bool = True  # ``parents`` read from the DC now, not from a cache
+
+
+def group_ref(dn: str, attrs: dict[str, Any]) -> GroupRef:
+    return GroupRef(
+        guid_to_uuid(attrs["objectguid"][0]),
+        dn,
+        text(attrs, "cn") or "",
+        tuple(texts(attrs, "memberOf")),
+    )
+
+
+@dataclass(frozen=True)
+class LdapDirectoryUser(DirectoryUser):
+    """What AD said at login, with what the store needs to hold the same as a sync would.
+
+    ``member_of`` are the user's direct groups (memberOf: the primary group is not among
+    them, as it is not in a group's ``member``); ``group_refs`` are the transitive groups
+    with their parents, so the nesting above the user can be written too.
+    """
+
+    dn: str = ""
+    member_of: tuple[str, ...] = ()
+    group_refs: tuple[GroupRef, ...] = ()
+    org_unit_dn: str = ""
+    org_unit_name: str | None = None
+
+
+class _Durations:
+    """Recent durations of logins the DC's bind refused, to time the other refusals alike."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._seconds: deque[float] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def record(self, seconds: float) -> None:
+        with self._lock:
+            self._seconds.append(seconds)
+
+    def sample(self) -> float:
+        """One recent duration at random (so padded binds spread like real ones); 0 if none."""
+        with self._lock:
+            return secrets.choice(self._seconds) if self._seconds else 0.0
 
 
 class _TtlCache:
@@ -151,6 +211,9 @@ class LdapDirectory(Directory):
         self._nesting_cache = _TtlCache(nesting_ttl)
         self._is_ad: bool | None = None
         self._extra_attributes = [config.kle_attribute] if config.kle_attribute else []
+        self._refusals = _Durations()  # whole logins that the DC's bind refused
+        self._computed_by_base_read = False  # learnt from the first account found
+        self.dummy_dn = f"{DUMMY_RDN},{config.base_dn}"
 
     # -- searching ---------------------------------------------------------------------
 
@@ -233,10 +296,21 @@ class LdapDirectory(Directory):
             log.warning("username %r matches %d accounts; refusing", username, len(entries))
             raise AuthenticationFailed("unknown_user", "ambiguous username")
         if not entries:
+            if self._computed_by_base_read:
+                # What a found account costs below: a second round trip, and an account's
+                # attributes to read (the service account's own entry, or the base DN's).
+                self.search(
+                    connection,
+                    self.config.bind_dn or self.config.base_dn,
+                    "(objectClass=*)",
+                    [*USER_ATTRIBUTES, *self._extra_attributes],
+                    scope=BASE,
+                )
             return None
         dn, attrs = entries[0]
         if COMPUTED_UAC.lower() not in attrs:
             # Some servers only construct this attribute for base-scope reads.
+            self._computed_by_base_read = True
             again = self.search(connection, dn, "(objectClass=*)", [COMPUTED_UAC], scope=BASE)
             if again:
                 attrs.update(again[0][1])
@@ -253,11 +327,22 @@ class LdapDirectory(Directory):
         if not password:
             # An empty simple bind is an anonymous bind that "succeeds": never send one.
             raise AuthenticationFailed("empty_password")
-        username = self._check_username(username)
-        found = self.search_pool.run(lambda c: self._find(c, username))
+        started = time.perf_counter()
+        try:
+            username = self._check_username(username)
+        except AuthenticationFailed:
+            self.spend_like_failure(username, password)
+            raise
+        try:
+            found = self.search_pool.run(lambda c: self._find(c, username))
+        except AuthenticationFailed:  # a name several accounts have: nobody's, to the bind
+            self._dummy_bind(password, started)
+            raise
         if found is None:
+            self._dummy_bind(password, started)
             raise AuthenticationFailed("unknown_user")
         dn, attrs = found
+        user_id = guid_to_uuid(attrs["objectguid"][0])
         reason = accounts.refusal_reason(
             integer(attrs, "userAccountControl") or 0,
             integer(attrs, COMPUTED_UAC),
@@ -265,9 +350,45 @@ class LdapDirectory(Directory):
             integer(attrs, "pwdLastSet"),
         )
         if reason is not None:
-            raise AuthenticationFailed(reason, dn)
-        self.verify_password(dn, password)
-        return self.search_pool.run(lambda c: self._to_user(c, dn, attrs))
+            # Never a bind as a refused account (a locked one would count it); the same
+            # work as for a name that matches nobody.
+            self._dummy_bind(password, started)
+            raise AuthenticationFailed(reason, dn, user_id=user_id)
+        try:
+            self.verify_password(dn, password)
+        except AuthenticationFailed as failure:
+            self._refusals.record(time.perf_counter() - started)
+            failure.user_id = user_id
+            raise
+        # Groups and nesting read fresh (not from the nesting cache): the login writes them
+        # to the store, which must never go back to an older state than a sync wrote.
+        return self.search_pool.run(lambda c: self._to_user(c, dn, attrs, fresh=True))
+
+    def spend_like_failure(self, username: str, password: str) -> None:
+        """A refused login's cost here: the service-account search and a (dummy) bind."""
+        started = time.perf_counter()
+        name = username.strip()[:MAX_USERNAME] or "-"
+        self.search_pool.run(lambda c: self._find_or_none(c, name))
+        self._dummy_bind(password or "-", started)
+
+    def _find_or_none(self, connection: Connection, username: str) -> None:
+        with contextlib.suppress(AuthenticationFailed):
+            self._find(connection, username)
+
+    def _dummy_bind(self, password: str, started: float) -> None:
+        """A bind as :attr:`dummy_dn` (which does not exist), its answer ignored; then hold
+        the refusal that began at ``started`` until it has lasted as long as one refused
+        by the DC's bind did recently."""
+        try:
+            self.verify_password(self.dummy_dn, password)
+        except AuthenticationFailed:
+            pass
+        else:  # somebody created the dummy DN with this password: say so, refuse anyway
+            log.error("the dummy bind DN %s exists and accepted a password", self.dummy_dn)
+        held = min(self._refusals.sample(), self.config.timeout)
+        rest = held - (time.perf_counter() - started)
+        if rest > 0:
+            time.sleep(rest)
 
     def verify_password(self, dn: str, password: str) -> None:
         """One simple bind as ``dn`` on a pooled auth connection."""
@@ -317,14 +438,18 @@ class LdapDirectory(Directory):
         self.search_pool.clear()
         self.auth_pool.clear()
 
-    def _to_user(self, connection: Connection, dn: str, attrs: dict[str, Any]) -> DirectoryUser:
+    def _to_user(
+        self, connection: Connection, dn: str, attrs: dict[str, Any], *, fresh: bool = False
+    ) -> LdapDirectoryUser:
         given, surname = text(attrs, "givenName"), text(attrs, "sn")
         name = text(attrs, "displayName") or " ".join(p for p in (given, surname) if p)
-        groups = self.groups_of(connection, dn, attrs)
+        groups = self.groups_of(connection, dn, attrs, fresh=fresh)
         manager_dn = text(attrs, "manager")
         kle_attribute = self.config.kle_attribute
         kle = kle_codes(texts(attrs, kle_attribute)) if kle_attribute else ()
-        return DirectoryUser(
+        unit_dn = parent_dn(dn)
+        unit = self._org_unit(connection, unit_dn)
+        return LdapDirectoryUser(
             uuid=guid_to_uuid(attrs["objectguid"][0]),
             username=text(attrs, "sAMAccountName") or "",
             cvr=self.config.cvr,
@@ -333,12 +458,42 @@ class LdapDirectory(Directory):
             surname=surname,
             email=text(attrs, "mail"),
             upn=text(attrs, "userPrincipalName"),
-            org_unit=self._guid_of(connection, parent_dn(dn), "organizationalUnit"),
+            org_unit=unit[0] if unit else None,
             kle=kle,
             manager=self._guid_of(connection, manager_dn, "user") if manager_dn else None,
             groups=tuple(g.guid for g in groups) + tuple(g.dn for g in groups),
             source="ad",
+            dn=dn,
+            member_of=tuple(texts(attrs, "memberOf")),
+            group_refs=tuple(groups),
+            org_unit_dn=unit_dn if unit else "",
+            org_unit_name=unit[1] if unit else None,
         )
+
+    def _org_unit(self, connection: Connection, dn: str) -> tuple[str, str] | None:
+        """(objectGUID, name) of the OU ``dn``, or None when the parent is no OU (cached)."""
+        if not dn:
+            return None
+        key = f"ou:{dn.lower()}"
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached or None
+        entries = self.search(
+            connection,
+            dn,
+            "(objectClass=organizationalUnit)",
+            ["objectGUID", "ou", "name"],
+            scope=BASE,
+        )
+        found: tuple[str, str] | tuple[()] = ()
+        if entries:
+            attrs = entries[0][1]
+            found = (
+                guid_to_uuid(attrs["objectguid"][0]),
+                text(attrs, "ou") or text(attrs, "name") or dn,
+            )
+        self._cache.put(key, found)
+        return found or None
 
     def _guid_of(self, connection: Connection, dn: str, object_class: str) -> str | None:
         if not dn:
@@ -356,8 +511,16 @@ class LdapDirectory(Directory):
 
     # -- groups ------------------------------------------------------------------------
 
-    def groups_of(self, connection: Connection, dn: str, attrs: dict[str, Any]) -> list[GroupRef]:
-        """Transitive groups of ``dn``, including the primary group and its parents."""
+    def groups_of(
+        self, connection: Connection, dn: str, attrs: dict[str, Any], *, fresh: bool = False
+    ) -> list[GroupRef]:
+        """Transitive groups of ``dn``, including the primary group and its parents.
+
+        ``fresh`` reads the nesting above the user's own groups from the DC even when it is
+        cached (and refreshes the cache): what a login writes to the store must be what AD
+        says now. The primary group's chain (Domain Users, the same for nearly everyone)
+        may still come from its cache; those groups are marked ``fresh=False``.
+        """
         strategy = self._group_strategy(connection)
         if strategy == "token_groups":
             return sorted(self._token_groups(connection, dn), key=lambda g: g.dn.lower())
@@ -369,8 +532,8 @@ class LdapDirectory(Directory):
             direct = texts(attrs, "memberOf")
             key = "walk:" + "|".join(sorted(d.lower() for d in direct))
             walked = self._nesting_cache.get(key)
-            if walked is None:
-                walked = tuple(self._walk(connection, direct))
+            if fresh or walked is None:
+                walked = tuple(self._walk(connection, direct, known=walked or ()))
                 self._nesting_cache.put(key, walked)
             groups = {g.dn.lower(): g for g in walked}
         for group in self._primary_groups(connection, attrs):
@@ -382,29 +545,50 @@ class LdapDirectory(Directory):
             connection,
             self.config.base_dn,
             f"(&(objectClass=group)(member:{IN_CHAIN}:={escape_filter_value(dn)}))",
-            ["objectGUID"],
+            GROUP_ATTRIBUTES,
         )
-        return [GroupRef(guid_to_uuid(a["objectguid"][0]), d) for d, a in entries]
+        return [group_ref(d, a) for d, a in entries]
 
-    def _walk(self, connection: Connection, direct: list[str]) -> list[GroupRef]:
+    def _walk(
+        self, connection: Connection, direct: list[str], known: Iterable[GroupRef] = ()
+    ) -> list[GroupRef]:
         """Breadth-first over memberOf, one search per nesting level, for servers without
-        the in-chain rule (and for AD when configured)."""
+        the in-chain rule (and for AD when configured).
+
+        ``known`` (the groups an earlier walk from the same direct groups found) are read
+        in the first search together with the direct groups, so when the nesting has not
+        changed, one search reads it all again, fresh; groups that are no longer reached
+        from the direct groups are left out, new parents are walked as usual.
+        """
         seen: dict[str, GroupRef] = {}
-        level = [dn for dn in dict.fromkeys(direct)]
+        asked: set[str] = set()
+        level = list(dict.fromkeys([*direct, *(g.dn for g in known)]))
         while level:
-            wanted = "".join(f"(distinguishedName={escape_filter_value(dn)})" for dn in level)
-            entries = self.search(
-                connection,
-                self.config.base_dn,
-                f"(&(objectClass=group)(|{wanted}))",
-                ["objectGUID", "memberOf"],
-            )
-            parents: list[str] = []
-            for found_dn, attrs in entries:
-                seen[found_dn.lower()] = GroupRef(guid_to_uuid(attrs["objectguid"][0]), found_dn)
-                parents.extend(texts(attrs, "memberOf"))
-            level = [p for p in dict.fromkeys(parents) if p.lower() not in seen]
-        return list(seen.values())
+            asked.update(dn.lower() for dn in level)
+            for start in range(0, len(level), 200):
+                wanted = "".join(
+                    f"(distinguishedName={escape_filter_value(dn)})"
+                    for dn in level[start : start + 200]
+                )
+                for found_dn, attrs in self.search(
+                    connection,
+                    self.config.base_dn,
+                    f"(&(objectClass=group)(|{wanted}))",
+                    GROUP_ATTRIBUTES,
+                ):
+                    seen[found_dn.lower()] = group_ref(found_dn, attrs)
+            parents = (p for g in seen.values() for p in g.parents)
+            level = [p for p in dict.fromkeys(parents) if p.lower() not in asked]
+        # Only what the direct groups reach through the parents just read.
+        reached: dict[str, GroupRef] = {}
+        todo = [dn.lower() for dn in direct]
+        while todo:
+            dn = todo.pop()
+            if dn in reached or dn not in seen:
+                continue
+            reached[dn] = seen[dn]
+            todo.extend(p.lower() for p in seen[dn].parents)
+        return list(reached.values())
 
     def _token_groups(self, connection: Connection, dn: str) -> list[GroupRef]:
         """AD's constructed tokenGroups: every transitive security group's SID (the primary
@@ -421,9 +605,9 @@ class LdapDirectory(Directory):
                 connection,
                 self.config.base_dn,
                 f"(&(objectClass=group)(|{wanted}))",
-                ["objectGUID"],
+                GROUP_ATTRIBUTES,
             )
-            groups.extend(GroupRef(guid_to_uuid(a["objectguid"][0]), d) for d, a in found)
+            groups.extend(group_ref(d, a) for d, a in found)
         return groups
 
     def _primary_groups(self, connection: Connection, attrs: dict[str, Any]) -> list[GroupRef]:
@@ -435,17 +619,17 @@ class LdapDirectory(Directory):
         group_sid = user_sid.rsplit("-", 1)[0] + f"-{rid}"
         cached = self._cache.get(f"primary:{group_sid}")
         if cached is not None:
-            return list(cached)
+            return [replace(group, fresh=False) for group in cached]
         entries = self.search(
             connection,
             self.config.base_dn,
             f"(&(objectClass=group)(objectSid={sid_filter_value(group_sid)}))",
-            ["objectGUID", "memberOf"],
+            GROUP_ATTRIBUTES,
         )
         groups: list[GroupRef] = []
         if entries:
             dn, group_attrs = entries[0]
-            groups.append(GroupRef(guid_to_uuid(group_attrs["objectguid"][0]), dn))
+            groups.append(group_ref(dn, group_attrs))
             if self._group_strategy(connection) == "in_chain":
                 groups.extend(self._in_chain(connection, dn))
             else:

@@ -47,7 +47,8 @@ from connectors.ldap.directory import (
     texts,
 )
 from connectors.ldap.escaping import guid_to_uuid
-from store import audit
+from store import audit, change_marker
+from store.access import end_user_access
 from store.db import Database
 from store.ephemeral import EphemeralState
 from store.models import (
@@ -64,6 +65,7 @@ from store.models import (
 log = logging.getLogger("sts.ldap.sync")
 
 PAGE_SIZE = 1000
+DISABLING_REASONS = frozenset({"disabled", "expired"})  # lockout is temporary: not here
 _RANGE = re.compile(r"^member;range=(\d+)-(\*|\d+)$", re.IGNORECASE)
 
 SYNC_USER_ATTRIBUTES = [
@@ -165,6 +167,54 @@ def _guid(attrs: dict[str, Any]) -> str:
 def _domain_of(base_dn: str) -> str:
     parts = [p.split("=", 1)[1] for p in base_dn.split(",") if p.strip().lower().startswith("dc=")]
     return ".".join(parts) or base_dn
+
+
+def ensure_municipality(session: Session, cvr: str, base_dn: str, actor: str) -> None:
+    """Create the municipality row for STS_LDAP_CVR when the catalogue has not (audited)."""
+    if session.get(Municipality, cvr) is not None:
+        return
+    session.add(
+        Municipality(cvr=cvr, name=f"CVR {cvr} (from Active Directory)", domain=_domain_of(base_dn))
+    )
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="municipality.created",
+        object_type="municipality",
+        object_id=cvr,
+        cvr=cvr,
+        details={"reason": "first Active Directory sync"},
+    )
+    log.warning("municipality %s did not exist; created it for the AD sync", cvr)
+
+
+def user_row(
+    *,
+    dn: str,
+    username: str,
+    given_name: str | None,
+    surname: str | None,
+    display_name: str | None,
+    email: str | None,
+    upn: str | None,
+    org_unit_uuid: str | None,
+    kle: Iterable[str],
+    disabled: bool,
+) -> dict[str, Any]:
+    """A ``users`` row's values for an AD account: the sync and the login write the same."""
+    return {
+        "username": username[:256],
+        "name": (display_name or " ".join(p for p in (given_name, surname) if p))[:300],
+        "given_name": given_name,
+        "surname": surname,
+        "email": email,
+        "upn": upn,
+        "org_unit_uuid": org_unit_uuid,
+        "kle": list(kle),
+        "external_id": dn[:200],
+        "disabled": disabled,
+    }
 
 
 class DirectorySync:
@@ -348,6 +398,11 @@ class DirectorySync:
                 cvr=cvr,
                 details={k: v for k, v in summary.as_dict().items() if k != "seconds"},
             )
+            # Users disabled here lose every session and refresh token on every node (the
+            # shared store's sessions are deleted below), and servers without Redis hear
+            # of the sync through the change marker.
+            end_user_access(session, None, newly_disabled, reason="ad.sync")
+            change_marker.bump(session)
         if self.state is not None:
             for user_id in newly_disabled:
                 summary.sessions_revoked += revocation.revoke_user(self.state, user_id)
@@ -356,26 +411,7 @@ class DirectorySync:
         return summary
 
     def _ensure_municipality(self, session: Session) -> None:
-        cvr = self.config.cvr
-        if session.get(Municipality, cvr) is None:
-            session.add(
-                Municipality(
-                    cvr=cvr,
-                    name=f"CVR {cvr} (from Active Directory)",
-                    domain=_domain_of(self.config.base_dn),
-                )
-            )
-            session.flush()
-            audit.record(
-                session,
-                actor=self.actor,
-                action="municipality.created",
-                object_type="municipality",
-                object_id=cvr,
-                cvr=cvr,
-                details={"reason": "first Active Directory sync"},
-            )
-            log.warning("municipality %s did not exist; created it for the AD sync", cvr)
+        ensure_municipality(session, self.config.cvr, self.config.base_dn, self.actor)
 
     def _write_org_units(
         self, session: Session, rows: list[tuple[str, dict[str, Any]]], summary: SyncSummary
@@ -430,29 +466,26 @@ class DirectorySync:
                 summary.conflicts.append(f"{username}: already used by another user")
                 self.progress.advance(1)
                 continue
-            given, surname = text(attrs, "givenName"), text(attrs, "sn")
             reason = accounts.refusal_reason(
                 integer(attrs, "userAccountControl") or 0,
                 None,
                 integer(attrs, "accountExpires"),
                 now=now,
             )
-            values: dict[str, Any] = {
-                "username": username[:256],
-                "name": (text(attrs, "displayName") or " ".join(p for p in (given, surname) if p))[
-                    :300
-                ],
-                "given_name": given,
-                "surname": surname,
-                "email": text(attrs, "mail"),
-                "upn": text(attrs, "userPrincipalName"),
-                "org_unit_uuid": ou_ids.get(parent_dn(dn).lower()),
-                "kle": list(kle_codes(texts(attrs, self.config.kle_attribute)))
+            values = user_row(
+                dn=dn,
+                username=username,
+                given_name=text(attrs, "givenName"),
+                surname=text(attrs, "sn"),
+                display_name=text(attrs, "displayName"),
+                email=text(attrs, "mail"),
+                upn=text(attrs, "userPrincipalName"),
+                org_unit_uuid=ou_ids.get(parent_dn(dn).lower()),
+                kle=kle_codes(texts(attrs, self.config.kle_attribute))
                 if self.config.kle_attribute
-                else [],
-                "external_id": dn[:200],
-                "disabled": reason in ("disabled", "expired"),
-            }
+                else (),
+                disabled=reason in DISABLING_REASONS,
+            )
             user = users.get(guid)
             if user is None:
                 user = User(id=guid, cvr=cvr, source="ad", **values)
@@ -580,4 +613,13 @@ def sync_directory(
     return summary
 
 
-__all__ = ["DirectorySync", "LogProgress", "Progress", "SyncSummary", "sync_directory"]
+__all__ = [
+    "DISABLING_REASONS",
+    "DirectorySync",
+    "LogProgress",
+    "Progress",
+    "SyncSummary",
+    "ensure_municipality",
+    "sync_directory",
+    "user_row",
+]

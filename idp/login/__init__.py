@@ -23,7 +23,7 @@ from flask import Flask
 from connectors.base import Directory
 from idp.context import EXTENSION, Services
 from idp.loa import LoA, Method
-from idp.login import account, demo, views  # noqa: F401 - the modules attach the routes
+from idp.login import account, demo, logout, views  # noqa: F401 - the modules attach the routes
 from idp.login.blueprint import blueprint
 from idp.login.core import begin_login, current_session, result_for
 from idp.login.services import (

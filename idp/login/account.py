@@ -11,6 +11,7 @@ from connectors.local import LocalDirectory
 from idp.i18n import gettext
 from idp.login.blueprint import blueprint
 from idp.login.core import SELF_SERVICE, audit_login, begin_login, current_session, fagsystem_names
+from idp.login.logout import start as logout_everywhere
 from idp.login.services import login_services
 from idp.login.types import LoginFailure, LoginRequest, LoginResult
 from idp.sso import ServedSystem, SsoSession, clear_session_cookie
@@ -51,19 +52,9 @@ def logout() -> ResponseReturnValue:
         return render_page("login/logout.html", session=session, systems=_named(served))
     if session is None:
         response = render_page("login/logged_out.html", systems=[], was_logged_in=False)
-    else:
-        served = services.sessions.end(session.id)
-        audit_login(
-            "logout",
-            "success",
-            actor=session.username,
-            user_id=session.user_id,
-            cvr=session.cvr,
-            systems=[s.fagsystem for s in served],
-        )
-        response = render_page("login/logged_out.html", systems=_named(served), was_logged_in=True)
-    clear_session_cookie(response, secure=services.secure_cookies)
-    return response
+        clear_session_cookie(response, secure=services.secure_cookies)
+        return response
+    return logout_everywhere(session, None)  # every system of the session, any protocol
 
 
 @blueprint.route("/password/change", methods=["GET", "POST"])

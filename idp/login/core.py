@@ -20,12 +20,13 @@ import logging
 from typing import Any
 
 from flask import g, make_response, redirect, request, url_for
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from werkzeug.wrappers.response import Response
 
 from idp.context import current_services
 from idp.i18n import use_language
 from idp.loa import HIGHEST_REACHABLE, loa_for
+from idp.login.active import access_allowed
 from idp.login.flows import LoginFlow, Stage
 from idp.login.services import CONTINUATIONS, login_services
 from idp.login.types import FailureReason, LoginFailure, LoginRequest, LoginResult
@@ -34,12 +35,11 @@ from idp.mfa import has_totp
 from idp.sso import ServedSystem, SsoSession, cookie_name, set_session_cookie
 from idp.web import PageError, csrf_token, render_page
 from store import audit
-from store.models import Fagsystem, User
+from store.models import Fagsystem
 
 log = logging.getLogger(__name__)
 SELF_SERVICE = "sts-account"  # the built-in "fagsystem" for the person's own account pages
 SUCCESS = "success"
-_USER_ACTIVE = select(User.disabled).where(User.id == bindparam("user"))
 
 
 def begin_login(login_request: LoginRequest) -> Response:
@@ -147,7 +147,7 @@ def _reusable_session(wanted: LoginRequest) -> SsoSession | None:
     age = login_services().clock() - session.auth_instant
     if wanted.max_age is not None and age > wanted.max_age:
         return None
-    if not user_is_active(session.user_id):  # disabled or removed since the login
+    if not user_is_active(session.user_id, session.created_at):  # disabled since the login
         login_services().sessions.end(session.id)
         return None
     return session
@@ -158,21 +158,14 @@ def second_factor_stage(user_id: str) -> str:
         return Stage.SECOND_FACTOR if has_totp(db, user_id) else Stage.ENROL
 
 
-def user_is_active(user_id: str) -> bool:
-    """Whether the user exists and is not disabled; a yes is cached briefly per process.
+def user_is_active(user_id: str, since: float | None = None) -> bool:
+    """Whether the user exists, is not disabled, and (given ``since``) a session started
+    then is not older than their ``access_not_before``; a yes is cached briefly per process.
 
     See :class:`idp.login.active.ActiveUsers` for the bound and its invalidation.
     """
-    active = login_services().active_users
-    if active.known_active(user_id):
-        return True
-    generation = active.generation
-    with current_services().database.reading() as connection:  # one round trip
-        found = connection.execute(_USER_ACTIVE, {"user": user_id}).first()
-    if found is None or found.disabled:
-        return False
-    active.remember(user_id, generation)
-    return True
+    services = login_services()
+    return access_allowed(services.active_users, current_services().database, user_id, since)
 
 
 def _reuse(flow: LoginFlow, session: SsoSession) -> Response:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING
 
 from flask import current_app
 from flask.typing import ResponseReturnValue
@@ -18,14 +20,17 @@ from connectors.base import Directory
 from connectors.local import LocalDirectory, PasswordHashing
 from connectors.revocation import USER_DISABLED_CHANNEL
 from idp.context import Services
-from idp.login.active import ActiveUsers
+from idp.login.active import ActiveUsers, access_allowed
 from idp.login.flows import FlowStore
 from idp.login.types import LoginFailure, LoginRequest, LoginResult
 from idp.mfa import SecretBox
-from idp.sso import SessionStore
+from idp.sso import SessionStore, SsoSession
 from idp.throttle import Throttle, ThrottlePolicy
 from settings import Settings
 from store.ephemeral import Subscription
+
+if TYPE_CHECKING:
+    from connectors.ldap.provision import LoginProvisioning
 
 LOGIN_EXTENSION = "sts.login"
 Clock = Callable[[], float]
@@ -45,6 +50,9 @@ class LoginServices:
     clock: Clock = time.time
     active_users: ActiveUsers = field(default_factory=ActiveUsers)
     subscriptions: list[Subscription] = field(default_factory=list)
+    # AD at login (STS_LDAP_URLS set): stores the person AD answered for, see
+    # connectors.ldap.provision; None without AD.
+    provisioning: LoginProvisioning | None = None
 
     def set_clock(self, clock: Clock) -> None:
         self.clock = clock
@@ -95,14 +103,32 @@ def build_login_services(services: Services, directory: Directory | None = None)
         secure_cookies=settings.uses_https,
         flow_minutes=settings.login_flow_minutes,
         password_min_length=settings.password_min_length,
+        provisioning=_provisioning(services),
     )
-    # Disabling a user (AD sync) or any change announced to the authz caches (catalogue
-    # import, admin) empties the short cache of active users (``idp.login.active``).
+    # Every use of a session checks its user (``idp.login.active``). Ending a user's
+    # access (``store.access``) or any change announced to the authz caches (catalogue
+    # import, admin) empties the short cache of active users.
+    login.sessions.access_check = partial(_session_allowed, login.active_users, services)
     login.subscriptions = [
         services.state.subscribe(channel, login.active_users.invalidate)
         for channel in (USER_DISABLED_CHANNEL, AUTHZ_CHANNEL)
     ]
     return login
+
+
+def _provisioning(services: Services) -> LoginProvisioning | None:
+    settings = services.settings
+    if not (settings.ldap_urls and settings.ldap_cvr and settings.ldap_base_dn):
+        return None
+    from connectors.ldap.provision import LoginProvisioning  # ldap3 only when AD is on
+
+    return LoginProvisioning(
+        services.database, services.state, cvr=settings.ldap_cvr, base_dn=settings.ldap_base_dn
+    )
+
+
+def _session_allowed(active: ActiveUsers, services: Services, session: SsoSession) -> bool:
+    return access_allowed(active, services.database, session.user_id, session.created_at)
 
 
 def login_services() -> LoginServices:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 from flask import Response, redirect, request
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
-from connectors.base import AuthenticationFailed, DirectoryUnavailable
+from connectors.base import AuthenticationFailed, DirectoryUnavailable, DirectoryUser
+from connectors.ldap.directory import LdapDirectoryUser
+from connectors.ldap.provision import ProvisioningConflict, StoredUser
 from idp import mfa
 from idp.context import current_services
 from idp.i18n import gettext
@@ -50,6 +53,7 @@ ACCOUNT_STATE_REASONS = frozenset(
     }
 )
 MAX_FIELD = 1024
+log = logging.getLogger(__name__)
 
 
 @blueprint.get("/resume")
@@ -82,6 +86,9 @@ def password() -> ResponseReturnValue:
             detail=failure.detail,
             fagsystem=flow.request.fagsystem,
         )
+        if services.provisioning is not None:
+            # Disabled in AD since the last sync: the store learns it now (sessions end).
+            services.provisioning.refused(failure.user_id, failure.reason)
         if failure.reason in ACCOUNT_STATE_REASONS and _states_after_password():
             return error_page("account_unusable", 403, log_details={"reason": failure.reason})
         return _password_page(flow, username, gettext("password.wrong"))
@@ -95,9 +102,14 @@ def password() -> ResponseReturnValue:
             fagsystem=flow.request.fagsystem,
         )
         return error_page("directory_unavailable", 503, log_details={"cause": str(exc)})
-    user = _user_for(person.uuid)
-    if user is None or user.disabled:
+    try:
+        user = _user_for(person)
+    except ProvisioningConflict as conflict:
+        log.warning("AD login refused: %s", conflict)
+        user, reason = None, "conflict"
+    else:
         reason = "not_synchronised" if user is None else "disabled"
+    if user is None or user.disabled:
         audit_login(
             "login.password",
             "failure",
@@ -188,6 +200,9 @@ def enrol() -> ResponseReturnValue:
     throttle_key = f"mfa:{flow.user_id}"
     _refuse_if_throttled(throttle_key, address, "mfa.totp.enrol", flow)
     code = request.form.get("code", "")[:64]
+    activation = request.form.get("activation_code", "")[:64] if _needs_activation() else None
+    if activation is not None and not activation.strip():
+        return _enrol_page(flow, activation_error=gettext("enrol.activation.missing"))
     step = mfa.matching_step(flow.enrol_secret, code, services.clock())
     if step is None:
         services.throttle.failure(throttle_key, address)
@@ -200,16 +215,33 @@ def enrol() -> ResponseReturnValue:
             reason="wrong_code",
         )
         return _enrol_page(flow, gettext("enrol.wrong"))
+    outcome = mfa.ActivationOutcome.ACCEPTED
+    codes: list[str] = []
     with current_services().database.session() as db:
-        codes = mfa.enrol(
-            db,
-            flow.user_id,
-            flow.enrol_secret,
-            step,
-            services.box,
-            actor=flow.username,
-            request_id=current_request_id(),
-        )
+        if activation is not None:
+            # Spent in the enrolment's transaction: used once, and only by an enrolment.
+            outcome = mfa.use_activation_code(
+                db,
+                flow.user_id,
+                activation,
+                actor=flow.username,
+                cvr=flow.cvr,
+                request_id=current_request_id(),
+            )
+        if outcome is mfa.ActivationOutcome.ACCEPTED:
+            codes = mfa.enrol(
+                db,
+                flow.user_id,
+                flow.enrol_secret,
+                step,
+                services.box,
+                actor=flow.username,
+                request_id=current_request_id(),
+            )
+    if outcome is not mfa.ActivationOutcome.ACCEPTED:  # refused and audited
+        services.throttle.failure(throttle_key, address)
+        error = gettext(f"enrol.activation.{outcome.value}")
+        return _enrol_page(flow, activation_error=error)
     services.throttle.success(throttle_key, address)
     flow.enrol_secret = None
     flow.methods = sorted({*flow.methods, Method.TOTP.value})
@@ -254,10 +286,18 @@ def _refuse_if_throttled(
     )
 
 
-def _user_for(directory_id: str) -> User | None:
-    """The stored user a directory answer is about (its id: ours, or AD's objectGUID)."""
+def _user_for(person: DirectoryUser) -> User | StoredUser | None:
+    """The stored user a directory answer is about (its id: ours, or AD's objectGUID).
+
+    An AD answer is written to the store first (AD at login: the user, groups,
+    memberships and nesting as AD has them now, privilege caches invalidated), so a
+    person created in AD since the last sync can sign on and group changes count now.
+    """
+    provisioning = login_services().provisioning
+    if provisioning is not None and isinstance(person, LdapDirectoryUser):
+        return provisioning.store(person)
     with current_services().database.session() as db:
-        return db.get(User, directory_id)
+        return db.get(User, person.uuid)
 
 
 def _states_after_password() -> bool:
@@ -295,7 +335,14 @@ def _second_factor_page(flow: LoginFlow, error: str | None = None) -> Response:
     )
 
 
-def _enrol_page(flow: LoginFlow, error: str | None = None) -> Response:
+def _needs_activation() -> bool:
+    """Whether enrolling TOTP takes an activation code (``STS_MFA_ENROLMENT``)."""
+    return current_services().settings.mfa_enrolment == "activation_code"
+
+
+def _enrol_page(
+    flow: LoginFlow, error: str | None = None, activation_error: str | None = None
+) -> Response:
     assert flow.enrol_secret is not None and flow.username is not None
     issuer = gettext("site.name")
     uri = mfa.provisioning_uri(flow.enrol_secret, flow.username, issuer)
@@ -306,4 +353,6 @@ def _enrol_page(flow: LoginFlow, error: str | None = None) -> Response:
         qr=Markup(mfa.qr_svg(uri, gettext("enrol.qr_title"))),  # noqa: S704 - our own SVG
         secret=mfa.grouped(flow.enrol_secret),
         error=error,
+        needs_activation=_needs_activation(),
+        activation_error=activation_error,
     )

@@ -40,8 +40,10 @@ import os
 from flask import Flask
 
 from authz.cache import CHANNEL as AUTHZ_CHANNEL
+from authz.cache import on_fagsystem_changes
 from idp.context import EXTENSION as CORE_EXTENSION
 from idp.context import Services
+from idp.oidc import rp_logout
 from idp.oidc.access_token import AccessTokenIssuer
 from idp.oidc.api_bearer import api_audience
 from idp.oidc.authorization import Rfc9207Issuer, finish_authorization
@@ -127,7 +129,12 @@ def setup_oidc(app: Flask, login: LoginBridge | None = None) -> Provider:
     provider.extra["agreements_subscription"] = services.state.subscribe(
         AUTHZ_CHANNEL, provider.agreements.invalidate
     )
+    # A changed client (redirect URIs, secret, its fagsystem) applies at once, not in 5 s.
+    provider.extra["clients_subscription"] = on_fagsystem_changes(
+        services.state, provider.clients.invalidate
+    )
     app.extensions[EXTENSION] = provider
     app.register_blueprint(blueprint)
     provider.login.register(app, finish_authorization)
+    provider.login.register_logout(rp_logout.session_ended, rp_logout.answer)
     return provider

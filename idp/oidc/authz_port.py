@@ -26,6 +26,7 @@ from authz.engine import resolve
 from authz.errors import UnknownFagsystem, UnknownMunicipality
 from authz.model import PrivilegeGroup
 from authz.priv import encode_priv
+from idp import metrics
 
 __all__ = [
     "AgreementCache",
@@ -135,8 +136,10 @@ class AgreementCache:
             cached = self._entries.get(key)
             generation = self._generation
         if cached is not None and cached[0] > now:
+            metrics.AGREEMENT_HIT.inc()
             decision: AgreementDecision | None = cached[1]
             return decision
+        metrics.AGREEMENT_MISS.inc()
         decision = self._load(session, anvendersystem_id, service, cvr, on_behalf_of)
         with self._lock:
             if generation == self._generation:

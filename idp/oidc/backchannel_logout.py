@@ -6,8 +6,9 @@ and the back-channel ``events`` member, and never a ``nonce`` (§2.4). It is POS
 ``logout_token`` to each client's registered ``backchannel_logout_uri``; RPs are called
 in parallel with a short timeout so a dead RP cannot hold up the user's logout.
 
-:func:`notify` is the entry for anything that ends an SSO session (our logout endpoint,
-SAML single logout, an administrator ending a user's sessions).
+:func:`notify` returns each client's outcome. Every logout (at an RP, at a SAML SP, on the
+IdP's own page) reaches it through :func:`idp.oidc.rp_logout.session_ended`, the OIDC part
+of :mod:`idp.login.logout`; anything else that ends sessions may call it directly.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from authlib.oauth2.rfc6749 import ClientMixin
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from idp import metrics
 from store.models import Fagsystem, OidcClient
 
 AUTH_METHODS = (
@@ -160,7 +161,9 @@ class ClientRegistry:
         now = time.monotonic()
         cached = self._cache.get(client_id)
         if cached is not None and cached[0] > now:
+            metrics.CLIENT_HIT.inc()
             return cached[1]
+        metrics.CLIENT_MISS.inc()
         client = self._load(session, client_id)
         with self._lock:
             if len(self._cache) > 10_000:

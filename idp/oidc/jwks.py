@@ -10,9 +10,10 @@ was published as *next* before, so verifiers already know it.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cryptography import x509
@@ -24,6 +25,8 @@ from certs.keys import KeyManager
 from certs.publish import jwks as publish_jwks
 from idp.oidc.jose import ALGORITHM_KEY_TYPES, Key
 from store.db import Database
+
+log = logging.getLogger("sts.oidc")
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,16 @@ class SigningKeys:
         with self._lock:
             snapshot = self._snapshot
             if snapshot is None or time.monotonic() - snapshot.taken_at >= self.max_age:
-                snapshot = self._snapshot = self._load()
+                try:
+                    snapshot = self._load()
+                except Exception as exc:
+                    if snapshot is None:
+                        raise
+                    # The database is down: keep the keys we have (no rotation can happen
+                    # meanwhile, it writes to the database); ask again in a second.
+                    log.warning("signing keys not re-read, keeping the last ones: %s", exc)
+                    snapshot = replace(snapshot, taken_at=time.monotonic() - self.max_age + 1.0)
+                self._snapshot = snapshot
             return snapshot
 
     def _load(self) -> _Snapshot:

@@ -3,8 +3,10 @@
 The authorization endpoint turns an OpenID request into a :class:`LoginRequest` with
 ``protocol="oidc"``; the login decides whether the SSO session is good enough (LoA,
 ``max_age``, forced or passive login) and hands the outcome to the continuation
-registered here. :class:`SharedLogin` is the real one; tests may pass another object
-with the same four methods to :func:`idp.oidc.setup_oidc`.
+registered here. A logout at ``/oidc/logout`` is one :mod:`idp.login.logout` run, which
+ends the session for every protocol and calls back the OIDC part registered here (logout
+tokens, then the redirect to the RP). :class:`SharedLogin` is the real one; tests may
+pass another object with the same methods to :func:`idp.oidc.setup_oidc`.
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ Continuation = Callable[[LoginRequest, LoginResult | LoginFailure], Any]
 
 
 @dataclass(frozen=True)
-class EndedSession:
-    """An SSO session ended at our logout endpoint, and the OIDC clients it served."""
+class LogoutInitiator:
+    """The RP asking for a logout, and where to send the browser afterwards (verified)."""
 
-    sid: str
-    user_id: str
-    client_ids: tuple[str, ...]
+    client_id: str | None
+    fagsystem: str | None
+    redirect_uri: str | None
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,13 @@ class LoginBridge(Protocol):
 
     def current(self) -> LiveSession | None: ...
 
-    def end_session(self) -> EndedSession | None: ...
+    def register_logout(
+        self, backchannel: Callable[[Any], None], answer: Callable[[Any], Any]
+    ) -> None:
+        """Name the OIDC part of every logout (whichever protocol started it)."""
+
+    def logout(self, initiator: LogoutInitiator) -> Any:
+        """End the browser's session everywhere; the response to send, None if no session."""
 
 
 class SharedLogin:
@@ -67,12 +75,27 @@ class SharedLogin:
         session = current_session()
         return None if session is None else LiveSession(session.public_id, session.user_id)
 
-    def end_session(self) -> EndedSession | None:
-        from idp.login import current_session, login_services
+    def register_logout(
+        self, backchannel: Callable[[Any], None], answer: Callable[[Any], Any]
+    ) -> None:
+        from idp.login.logout import register_logout
+
+        register_logout(PROTOCOL, backchannel=backchannel, answer=answer)
+
+    def logout(self, initiator: LogoutInitiator) -> Any:
+        from idp.login import current_session
+        from idp.login.logout import start
 
         session = current_session()
         if session is None:
             return None
-        served = login_services().sessions.end(session.id)
-        clients = tuple(sorted({s.client for s in served if s.protocol == PROTOCOL and s.client}))
-        return EndedSession(session.public_id, session.user_id, clients)
+        return start(
+            session,
+            {
+                "protocol": PROTOCOL,
+                "client": initiator.client_id,
+                "fagsystem": initiator.fagsystem,
+                "redirect_uri": initiator.redirect_uri,
+                "returns": bool(initiator.redirect_uri),
+            },
+        )

@@ -10,16 +10,20 @@ RFC 8707 resource (:mod:`idp.oidc.resource`): a refresh may name it, never chang
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
+from sqlalchemy import select
 
+from idp.login.active import epoch_seconds
 from idp.oidc.access_token import TokenSubject
 from idp.oidc.authorization_code import subject_for_login
 from idp.oidc.clients import AUTH_METHODS
 from idp.oidc.provider import Provider
 from idp.oidc.resource import granted_resource, requested_resource
-from idp.oidc.storage import RefreshGrant
+from idp.oidc.storage import Login, RefreshGrant
+from store.models import User
 
 
 class RotatingRefreshTokenGrant(grants.RefreshTokenGrant):
@@ -63,7 +67,26 @@ class RotatingRefreshTokenGrant(grants.RefreshTokenGrant):
             raise InvalidGrantError("refresh token belongs to another client; grant revoked")
         if grant.is_expired() or store.grant_revoked(grant.grant_id):
             raise InvalidGrantError("the grant of this refresh token has ended")
+        if not self._user_may_continue(grant.login):
+            store.revoke_grant(grant.grant_id)
+            self.request.audit_details = {"access_ended": True, "revoked_grant": grant.grant_id}
+            raise InvalidGrantError("the user's access has ended; the user must sign in again")
         return grant
+
+    def _user_may_continue(self, login: Login) -> bool:
+        """The user is not disabled and their access was not ended after this login
+        (``store.access``): read from the database at every refresh, on every node."""
+        found = (
+            self.provider.db()
+            .execute(select(User.disabled, User.access_not_before).where(User.id == login.user_id))
+            .first()
+        )
+        if found is None or found.disabled:
+            return False
+        not_before = epoch_seconds(found.access_not_before)
+        # ``auth_time`` has whole seconds: a login in the second access ended counts as
+        # before it (a new login that quick after a reset or a disable is not a person's).
+        return not_before is None or login.auth_time >= math.ceil(not_before)
 
     def authenticate_refresh_token(self, refresh_token: str) -> Any:
         raise NotImplementedError("replaced by _validate_request_token")

@@ -13,7 +13,7 @@ from idp.oidc.bearer import protector
 from idp.oidc.discovery import metadata
 from idp.oidc.pages import error_page, logout_csrf_ok, logout_csrf_token, page
 from idp.oidc.provider import current_provider
-from idp.oidc.rp_logout import confirmed_by_hint
+from idp.oidc.rp_logout import confirmed_by_hint, end_session
 from idp.sso import clear_session_cookie
 from store.ephemeral import StateUnavailable
 
@@ -108,7 +108,7 @@ def logout() -> Any:
             form = {"action": request.path, "fields": fields, "button": "Log ud / Log out"}
             question = "Vil du logge ud? / Do you want to log out?"
             return page("Log ud? / Log out?", question, form=form)
-        response = provider.server.create_endpoint_response("end_session", end_request)
+        response = end_session(provider, end_request)
         if response is None:
             response = page("Logget ud / Logged out", "Du er logget ud. / You are logged out.")
     if g.get("oidc_session_ended"):

@@ -1,4 +1,4 @@
-"""The seam to the protocol-neutral login (``idp.login``).
+"""The seam to the protocol-neutral login (``idp.login``) and logout (``idp.login.logout``).
 
 SAML maps an AuthnRequest onto a :class:`~idp.login.types.LoginRequest` with
 ``protocol="saml"`` and the pending-request key in ``return_state``; ``begin_login``
@@ -19,11 +19,37 @@ from idp.login import (
     login_services,
     register_continuation,
 )
+from idp.login.logout import (
+    LOGGED_OUT,
+    NO_ANSWER,
+    PENDING,
+    REFUSED,
+    UNSUPPORTED,
+    LogoutRun,
+    register_logout,
+)
+from idp.login.logout import proceed as proceed_logout
+from idp.login.logout import start as start_logout
 from idp.sso import SessionStore, SsoSession
 
 PROTOCOL = "saml"
 
-__all__ = ["PROTOCOL", "begin", "current_session", "register", "session_store"]
+__all__ = [
+    "LOGGED_OUT",
+    "NO_ANSWER",
+    "PENDING",
+    "PROTOCOL",
+    "REFUSED",
+    "UNSUPPORTED",
+    "LogoutRun",
+    "begin",
+    "current_session",
+    "proceed_logout",
+    "register",
+    "register_logout",
+    "session_store",
+    "start_logout",
+]
 
 
 def register(function: Continuation) -> None:

@@ -4,7 +4,10 @@ SP metadata is parsed by pysaml2 (``saml2.mdstore.InMemoryMetaData``) when a reg
 is first used in a process, then cached as an :class:`SpConfig` with its certificates
 already loaded for xmlsec. The IdP metadata lists the *active and the next* RSA key for
 signing and encryption (``certs.publish.key_descriptors``), so a rollover is announced
-before the promoted key signs anything.
+before the promoted key signs anything, and the recently *retired* ones for signing only,
+so a response signed just before a rotation (by this node, or by another node that has
+not seen the rotation yet) still verifies against freshly fetched metadata. The document
+and the signing key come from one :class:`~idp.saml.signing.KeySnapshot`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from saml2.attribute_converter import ac_factory
 from saml2.mdstore import InMemoryMetaData
 from sqlalchemy import select
 
+from authz.cache import on_fagsystem_changes
 from certs.publish import key_descriptors
+from idp import metrics
 from idp.saml.constants import (
     AES256_CBC,
     AES256_GCM,
@@ -35,8 +40,9 @@ from idp.saml.constants import (
     RSA_SHA256,
     SUPPORTED_SIGNING_METHODS,
 )
-from idp.saml.signing import KeyRing, VerifyKey, sign
+from idp.saml.signing import KeyRing, KeySnapshot, Signer, VerifyKey, sign
 from idp.saml.xmlutil import SamlError, instant, new_id
+from store.ephemeral import EphemeralState
 from store.models import Fagsystem, SamlServiceProvider, utcnow
 
 _ALG_SIGNING = "urn:oasis:names:tc:SAML:metadata:algsupport&SigningMethod"
@@ -282,13 +288,21 @@ def _fingerprint(row: SamlServiceProvider, fagsystem: Fagsystem) -> str:
 
 
 class SpRegistry:
-    """Registered SPs by entityID, cached per process and re-checked every ``ttl`` seconds."""
+    """Registered SPs by entityID, cached per process and re-checked every ``ttl`` seconds.
 
-    def __init__(self, database: Any, ttl: float = 30.0) -> None:
+    Given the ephemeral ``state``, every announced change to fagsystemer (admin, import,
+    another process through Redis or the change marker) empties the cache at once.
+    """
+
+    def __init__(
+        self, database: Any, ttl: float = 30.0, state: EphemeralState | None = None
+    ) -> None:
         self._database = database
         self._ttl = ttl
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, SpConfig | None]] = {}
+        if state is not None:
+            self.subscription = on_fagsystem_changes(state, self.invalidate)
 
     def get(self, entity_id: str | None) -> SpConfig | None:
         if not entity_id:
@@ -296,7 +310,9 @@ class SpRegistry:
         now = time.monotonic()
         cached = self._cache.get(entity_id)
         if cached is not None and now - cached[0] < self._ttl:
+            metrics.SP_HIT.inc()
             return cached[1]
+        metrics.SP_MISS.inc()
         config = self._load(entity_id, cached[1] if cached else None)
         with self._lock:
             if len(self._cache) > 10_000:
@@ -341,12 +357,13 @@ def idp_metadata(
     entity_id: str,
     sso_url: str,
     slo_url: str,
-    key_rows: list[Any],
-    keyring: KeyRing,
+    key_rows: list[Any] | tuple[Any, ...],
+    signer: Signer,
     valid_for: dt.timedelta,
     now: dt.datetime | None = None,
 ) -> bytes:
-    """Signed EntityDescriptor: SSO and SLO for both bindings, keys active + next."""
+    """Signed EntityDescriptor: SSO and SLO for both bindings; keys active + next for signing
+    and encryption, recently retired ones for signing only."""
     now = now or utcnow()
     md = f"{{{MD}}}"
     root = etree.Element(
@@ -363,7 +380,9 @@ def idp_metadata(
         protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol",
         WantAuthnRequestsSigned="false",
     )
-    for element in key_descriptors(key_rows, uses=("signing", "encryption")):
+    for element in key_descriptors(list(key_rows), uses=("signing", "encryption")):
+        descriptor.append(element)
+    for element in key_descriptors(list(key_rows), uses=("signing",), states=("retired",)):
         descriptor.append(element)
     for binding in (BINDING_REDIRECT, BINDING_POST):
         etree.SubElement(descriptor, md + "SingleLogoutService", Binding=binding, Location=slo_url)
@@ -371,7 +390,6 @@ def idp_metadata(
         etree.SubElement(descriptor, md + "NameIDFormat").text = name_id_format
     for binding in (BINDING_REDIRECT, BINDING_POST):
         etree.SubElement(descriptor, md + "SingleSignOnService", Binding=binding, Location=sso_url)
-    signer = keyring.signer()
     signature = sign(root, signer)
     # The signature of metadata goes first in EntityDescriptor (schema order).
     root.remove(signature)
@@ -380,22 +398,35 @@ def idp_metadata(
 
 
 class MetadataCache:
-    """The signed IdP metadata, rebuilt when the published keys change or after ``ttl``."""
+    """The signed IdP metadata of the key ring's current snapshot.
 
-    def __init__(self, build: Callable[[], tuple[str, bytes]], ttl: float = 300.0) -> None:
+    Rebuilt as soon as the snapshot's published keys differ from the ones the cached
+    document lists (a rotation anywhere is seen within the key ring's refresh, 5 s), and
+    re-signed after ``ttl`` seconds anyway (``validUntil`` moves on). The document is
+    signed by the snapshot's signer, the same key SSO responses are signed with.
+    """
+
+    def __init__(
+        self, build: Callable[[KeySnapshot], bytes], keyring: KeyRing, ttl: float = 300.0
+    ) -> None:
         self._build = build
+        self._keyring = keyring
         self._ttl = ttl
-        self._value: tuple[float, bytes] | None = None
+        self._value: tuple[float, tuple[tuple[str, str], ...], bytes] | None = None
         self._lock = threading.Lock()
 
     def get(self) -> bytes:
+        snapshot = self._keyring.snapshot()
         now = time.monotonic()
         value = self._value
-        if value is not None and now - value[0] < self._ttl:
-            return value[1]
+        if value is not None and value[1] == snapshot.shape and now - value[0] < self._ttl:
+            return value[2]
         with self._lock:
-            _key, document = self._build()
-            self._value = (now, document)
+            value = self._value
+            if value is not None and value[1] == snapshot.shape and now - value[0] < self._ttl:
+                return value[2]
+            document = self._build(snapshot)
+            self._value = (now, snapshot.shape, document)
             return document
 
     def invalidate(self) -> None:

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
 import xmlsec
@@ -28,6 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
+from certs.keys import KeyFileError
 from idp.saml.constants import (
     ACCEPTED_DIGEST_METHODS,
     ACCEPTED_SIGNATURE_METHODS,
@@ -42,6 +45,8 @@ from idp.saml.constants import (
     SHA256,
 )
 from idp.saml.xmlutil import SamlError
+
+log = logging.getLogger("sts.saml")
 
 _XMLSEC_SIGN = {
     RSA_SHA256: xmlsec.constants.TransformRsaSha256,
@@ -87,40 +92,82 @@ class Signer:
         return cls(kid, private_key, certificate, key, base64.b64encode(der).decode())
 
 
-class KeyRing:
-    """The active RSA key as a :class:`Signer`, reloaded only when the active kid changes.
+@dataclass(frozen=True)
+class KeySnapshot:
+    """The published keys and the signer chosen from them, read together at one moment.
 
-    The database is asked which key is active at most every ``refresh`` seconds; the
-    private key file is read once per kid. ``stsctl keys rotate`` in another process is
-    picked up within ``refresh`` seconds, and verifiers already know the promoted key
-    because it was published as *next* before.
+    Everything this process publishes (the KeyDescriptors of the metadata) and signs with
+    comes from one snapshot, so it never signs with a key its own metadata does not list.
     """
 
-    def __init__(self, services: object, refresh: float = 30.0) -> None:
+    rows: tuple[Any, ...]  # published SigningKey rows: next, active, recently retired
+    signer: Signer
+    taken_at: float
+
+    @property
+    def shape(self) -> tuple[tuple[str, str], ...]:
+        """What the metadata depends on: each published key and its state."""
+        return tuple((row.kid, row.state) for row in self.rows)
+
+
+class KeyRing:
+    """The published RSA keys and the active one as a :class:`Signer`, one snapshot at a time.
+
+    The database is asked for the published keys at most every ``refresh`` seconds (one
+    query); the private key file is read once per kid. ``stsctl keys rotate`` in another
+    process is picked up within ``refresh`` seconds by signing and metadata alike, and
+    verifiers already know the promoted key because it was published as *next* before.
+    """
+
+    def __init__(self, services: object, refresh: float = 5.0) -> None:
         self._services = services
         self._refresh = refresh
         self._lock = threading.Lock()
-        self._signer: Signer | None = None
-        self._checked = 0.0
+        self._snapshot: KeySnapshot | None = None
+
+    def snapshot(self) -> KeySnapshot:
+        snapshot = self._snapshot
+        if snapshot is not None and time.monotonic() - snapshot.taken_at < self._refresh:
+            return snapshot
+        with self._lock:
+            snapshot = self._snapshot
+            if snapshot is not None and time.monotonic() - snapshot.taken_at < self._refresh:
+                return snapshot
+            try:
+                loaded = self._load(snapshot)
+            except Exception as exc:
+                if snapshot is None:
+                    raise
+                # The database is down: keep publishing and signing with the snapshot we
+                # have (a rotation cannot happen meanwhile: it writes to the database);
+                # ask again in a second.
+                log.warning("signing keys not re-read, keeping the last ones: %s", exc)
+                loaded = replace(snapshot, taken_at=time.monotonic() - self._refresh + 1.0)
+            self._snapshot = loaded
+            return loaded
 
     def signer(self) -> Signer:
-        now = time.monotonic()
-        signer = self._signer
-        if signer is not None and now - self._checked < self._refresh:
-            return signer
-        with self._lock:
-            if self._signer is not None and now - self._checked < self._refresh:
-                return self._signer
-            services = self._services
-            with services.database.session() as session:  # type: ignore[attr-defined]
-                loaded = services.keys.active(session, "RSA")  # type: ignore[attr-defined]
-            if self._signer is None or self._signer.kid != loaded.kid:
-                assert isinstance(loaded.private_key, rsa.RSAPrivateKey)
-                self._signer = Signer.from_objects(
-                    loaded.kid, loaded.private_key, loaded.certificate
-                )
-            self._checked = now
-            return self._signer
+        return self.snapshot().signer
+
+    def invalidate(self) -> None:
+        """Read the keys again at the next use (after a rotation in this process, tests)."""
+        self._snapshot = None
+
+    def _load(self, previous: KeySnapshot | None) -> KeySnapshot:
+        services = self._services
+        keys = services.keys  # type: ignore[attr-defined]
+        with services.database.session() as session:  # type: ignore[attr-defined]
+            rows = tuple(keys.published(session))
+        active = [row for row in rows if row.kty == "RSA" and row.state == "active"]
+        if not active:
+            raise KeyFileError("no active RSA signing key; run `stsctl init`")
+        chosen = active[-1]  # the newest, as KeyManager.active picks it
+        signer = previous.signer if previous is not None else None
+        if signer is None or signer.kid != chosen.kid:
+            loaded = keys.load(chosen)
+            assert isinstance(loaded.private_key, rsa.RSAPrivateKey)
+            signer = Signer.from_objects(loaded.kid, loaded.private_key, loaded.certificate)
+        return KeySnapshot(rows, signer, time.monotonic())
 
 
 # -- signing ----------------------------------------------------------------------------

@@ -1,25 +1,27 @@
-"""Single logout: LogoutRequest/LogoutResponse and the front-channel chain across SPs.
+"""Single logout messages: LogoutRequest/LogoutResponse, and who to send them to.
 
 Each assertion records its SP as a *participant* of the SSO session (entityID, NameID,
-SessionIndex). A logout, from an SP or from the IdP's own page, ends the session and then
-walks the browser through every other participant's SingleLogoutService, one
-LogoutRequest at a time (the chain lives in the ephemeral store under the RelayState),
-and finally answers the SP that started it.
+SessionIndex). A logout, from an SP, an OIDC RP or the IdP's own page, is one
+:mod:`idp.login.logout` run: the SAML part of it walks the browser through every other
+participant's SingleLogoutService, one LogoutRequest at a time (the run's id is the
+RelayState), and finally answers the SP that started it. An SP may encrypt the NameID of
+its LogoutRequest to our encryption key (``saml:EncryptedID``); it is decrypted here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import secrets
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
 
 from lxml import etree
 
-from idp.saml.constants import SAML, SAMLP, STATUS_SUCCESS
+from idp.saml.constants import NAMEID_PERSISTENT, SAML, SAMLP, STATUS_SUCCESS
+from idp.saml.decryption import decrypt_name_id
 from idp.saml.metadata import SpConfig, SpRegistry
 from idp.saml.requests import (
     Incoming,
@@ -34,7 +36,7 @@ from store.ephemeral import EphemeralState
 
 _P = f"{{{SAMLP}}}"
 _A = f"{{{SAML}}}"
-CHAIN_SECONDS = 300.0
+REQUEST_SECONDS = 300.0  # NotOnOrAfter of our LogoutRequests
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,13 @@ def parse_logout_request(
     slo_url: str,
     now: dt.datetime,
     skew: dt.timedelta,
+    decryption_keys: Callable[[], Iterable[bytes]] = tuple,
 ) -> LogoutRequestInfo:
+    """Check a LogoutRequest (signature before anything in it is used) and read it.
+
+    ``decryption_keys`` gives our encryption keys' private PEMs, asked only when the
+    NameID is encrypted.
+    """
     root = incoming.root
     if root.tag != _P + "LogoutRequest":
         raise SamlError("the message is not a LogoutRequest")
@@ -135,9 +143,17 @@ def parse_logout_request(
     check_envelope(
         root, expected_tag="LogoutRequest", destination=slo_url, signed=signed, now=now, skew=skew
     )
-    name_id = text_of(root.find(_A + "NameID"))
+    identifiers = [
+        child for child in root if child.tag in (_A + "NameID", _A + "EncryptedID", _A + "BaseID")
+    ]
+    if len(identifiers) != 1 or identifiers[0].tag == _A + "BaseID":
+        raise SamlError("LogoutRequest must name the user with one NameID or EncryptedID")
+    found = identifiers[0]
+    if found.tag == _A + "EncryptedID":
+        found = decrypt_name_id(found, decryption_keys())
+    name_id = text_of(found)
     if not name_id:
-        raise SamlError("LogoutRequest has no NameID (encrypted NameIDs are not supported)")
+        raise SamlError("LogoutRequest has an empty NameID")
     remember_id(state, "logout", sp.entity_id, request_id, 2 * skew)
     return LogoutRequestInfo(
         id=request_id,
@@ -187,7 +203,7 @@ def build_logout_request(
         Version="2.0",
         IssueInstant=instant(now),
         Destination=destination,
-        NotOnOrAfter=instant(now + dt.timedelta(seconds=CHAIN_SECONDS)),
+        NotOnOrAfter=instant(now + dt.timedelta(seconds=REQUEST_SECONDS)),
     )
     etree.SubElement(request, _A + "Issuer").text = issuer
     name_id = etree.SubElement(
@@ -196,6 +212,10 @@ def build_logout_request(
         Format=participant.name_id_format,
         SPNameQualifier=participant.entity_id,
     )
+    if participant.name_id_format == NAMEID_PERSISTENT:
+        # The NameID exactly as the assertion carried it (SAML core §3.7.1), or an SP that
+        # compares the whole element does not recognise the user.
+        name_id.set("NameQualifier", issuer)
     name_id.text = participant.name_id
     etree.SubElement(request, _P + "SessionIndex").text = participant.session_index
     return request
@@ -225,49 +245,3 @@ def build_logout_response(
     if sub_status:
         etree.SubElement(code, _P + "StatusCode", Value=sub_status)
     return response
-
-
-@dataclass
-class Chain:
-    """A logout in progress: who started it, who is left, whose answer we wait for."""
-
-    id: str
-    initiator: dict[str, str | None] | None
-    pending: list[Participant] = field(default_factory=list)
-    waiting: dict[str, str] | None = None
-    partial: bool = False
-    done: list[str] = field(default_factory=list)
-
-    @classmethod
-    def start(cls, initiator: dict[str, str | None] | None, others: list[Participant]) -> Chain:
-        return cls(id=secrets.token_urlsafe(18), initiator=initiator, pending=list(others))
-
-    def save(self, state: EphemeralState) -> None:
-        data = {
-            "initiator": self.initiator,
-            "pending": [asdict(p) for p in self.pending],
-            "waiting": self.waiting,
-            "partial": self.partial,
-            "done": self.done,
-        }
-        state.set(f"saml:slo:{self.id}", json.dumps(data).encode(), ttl=CHAIN_SECONDS)
-
-    @classmethod
-    def load(cls, state: EphemeralState, chain_id: str | None) -> Chain | None:
-        if not chain_id or len(chain_id) > 64:
-            return None
-        raw = state.get(f"saml:slo:{chain_id}")
-        if raw is None:
-            return None
-        data = json.loads(raw)
-        return cls(
-            id=chain_id,
-            initiator=data["initiator"],
-            pending=[Participant(**p) for p in data["pending"]],
-            waiting=data["waiting"],
-            partial=data["partial"],
-            done=data["done"],
-        )
-
-    def discard(self, state: EphemeralState) -> None:
-        state.delete(f"saml:slo:{self.id}")

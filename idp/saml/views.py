@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
 from flask import Blueprint, Flask, Response, current_app, g, request, session, url_for
 from markupsafe import escape
 from sqlalchemy import bindparam, select
@@ -42,9 +43,9 @@ from idp.saml.encryption import encrypt_assertion
 from idp.saml.metadata import Endpoint, MetadataCache, SpConfig, SpRegistry, idp_metadata
 from idp.saml.privileges import privileges_b64
 from idp.saml.requests import decode_post, decode_redirect, parse_authn_request
-from idp.saml.signing import KeyRing, sign
+from idp.saml.signing import KeyRing, KeySnapshot, sign
 from idp.saml.slo import (
-    Chain,
+    LogoutResponseInfo,
     Participant,
     ParticipantLog,
     build_logout_request,
@@ -52,6 +53,7 @@ from idp.saml.slo import (
     parse_logout_request,
     parse_logout_response,
     participants,
+    participants_key,
 )
 from idp.saml.xmlutil import SamlError
 from idp.sso import SsoSession, clear_session_cookie, user_sessions_key
@@ -95,18 +97,16 @@ def runtime(app: Flask | None = None) -> SamlRuntime:
     keyring = KeyRing(services)
     valid_for = dt.timedelta(hours=settings.saml_metadata_valid_hours)
 
-    def build_metadata() -> tuple[str, bytes]:
-        with services.database.session() as db:
-            rows = services.keys.published(db)
-        document = idp_metadata(
+    def build_metadata(snapshot: KeySnapshot) -> bytes:
+        # Keys listed and signing key from one snapshot: never signs with an unlisted key.
+        return idp_metadata(
             entity_id=entity_id,
             sso_url=f"{base}/saml/sso",
             slo_url=f"{base}/saml/slo",
-            key_rows=rows,
-            keyring=keyring,
+            key_rows=snapshot.rows,
+            signer=snapshot.signer,
             valid_for=valid_for,
         )
-        return ",".join(row.kid for row in rows), document
 
     created = SamlRuntime(
         entity_id=entity_id,
@@ -114,9 +114,9 @@ def runtime(app: Flask | None = None) -> SamlRuntime:
         slo_url=f"{base}/saml/slo",
         skew=dt.timedelta(seconds=settings.saml_clock_skew_seconds),
         lifetime=dt.timedelta(seconds=settings.saml_assertion_seconds),
-        registry=SpRegistry(services.database),
+        registry=SpRegistry(services.database, state=services.state),
         keyring=keyring,
-        metadata=MetadataCache(build_metadata, ttl=300.0),
+        metadata=MetadataCache(build_metadata, keyring, ttl=300.0),
         participants=ParticipantLog(),
     )
     app.extensions[EXTENSION] = created
@@ -126,6 +126,7 @@ def runtime(app: Flask | None = None) -> SamlRuntime:
 @blueprint.record_once
 def _on_register(state: Any) -> None:
     login.register(_continue)
+    login.register_logout(login.PROTOCOL, frontchannel=_frontchannel, answer=_answer)
 
 
 # -- pages ----------------------------------------------------------------------------------
@@ -426,6 +427,11 @@ def issue(sp: SpConfig, pending: Pending, result: LoginResult) -> Response:
         now=now,
         lifetime=rt.lifetime,
     )
+    if services.settings.saml_bootstrap_token:  # KOMBIT STS on-behalf-of (idp/sts)
+        from idp.sts import current_sts
+        from idp.sts.assertion import add_bootstrap_attribute
+
+        add_bootstrap_attribute(current_sts(), assertion, user_id=user.id, cvr=result.cvr, now=now)
     response = build_response(
         issuer=rt.entity_id,
         destination=pending.acs,
@@ -560,53 +566,93 @@ def _find_session(name_id: str, session_indexes: tuple[str, ...]) -> SsoSession 
     return None
 
 
-def _end_session(session: SsoSession) -> list[Participant]:
-    """End the SSO session; return the SAML participants to log out of."""
-    others = participants(current_services().state, session.public_id)
-    login.session_store().end(session.id)
-    current_services().state.delete(f"saml:participants:{session.public_id}")
-    return others
+def _decryption_keys() -> list[bytes]:
+    """Private keys of the certificates our metadata offers for encryption (active, next)."""
+    services = current_services()
+    keys = []
+    for row in runtime().keyring.snapshot().rows:
+        if row.kty == "RSA" and row.state in ("active", "next"):
+            private_key = services.keys.load(row).private_key
+            keys.append(
+                private_key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+    return keys
 
 
-def _advance(chain: Chain) -> Response:
+def _frontchannel(run: login.LogoutRun) -> Response | None:
+    """The logout's SAML part: a LogoutRequest to the next SP of the session, if any."""
+    if "saml" not in current_app.blueprints:
+        return None
     rt = runtime()
     state = current_services().state
-    while chain.pending:
-        participant = chain.pending.pop(0)
+    front = run.front.get(login.PROTOCOL)
+    if front is None:
+        asked = run.initiated_by(login.PROTOCOL)
+        found = [p for p in participants(state, run.sid) if p.entity_id != asked]
+        state.delete(participants_key(run.sid))
+        front = run.front[login.PROTOCOL] = {
+            "pending": [asdict(p) for p in found],
+            "waiting": None,
+        }
+    while front["pending"]:
+        participant = Participant(**front["pending"].pop(0))
         sp = rt.registry.get(participant.entity_id)
         endpoint = sp.slo_endpoint() if sp is not None else None
+        known = run.outcome(login.PROTOCOL, participant.entity_id)
+        fagsystem = sp.fagsystem.id if sp is not None else known.fagsystem if known else ""
         if sp is None or endpoint is None:
-            chain.partial = True
+            run.record(
+                login.PROTOCOL,
+                participant.entity_id,
+                login.UNSUPPORTED,
+                fagsystem=fagsystem or participant.entity_id,
+                detail="no SingleLogoutService" if sp else "SP no longer registered",
+            )
             continue
+        run.record(login.PROTOCOL, sp.entity_id, login.PENDING, fagsystem=fagsystem)
         message = build_logout_request(
             issuer=rt.entity_id,
             destination=endpoint.location,
             participant=participant,
             now=utcnow(),
         )
-        chain.waiting = {"sp": sp.entity_id, "request_id": message.get("ID", "")}
-        chain.save(state)
-        return _send(endpoint, "SAMLRequest", message, chain.id)
-    chain.discard(state)
-    initiator = chain.initiator
-    if initiator is None:
-        text = "Du er logget ud af alle systemer."
-        if chain.partial:
-            text = "Du er logget ud her, men ikke alle systemer bekræftede at de loggede dig ud."
-        return page("Logget ud", text)
-    sp = rt.registry.get(initiator["sp"])
+        front["waiting"] = {"sp": sp.entity_id, "request_id": message.get("ID", "")}
+        return _send(endpoint, "SAMLRequest", message, run.id)
+    return None
+
+
+def _answer(run: login.LogoutRun) -> Response | None:
+    """The LogoutResponse to the SP that asked; PartialLogout unless every system confirmed."""
+    initiator = run.initiator or {}
+    return _logout_response(
+        str(initiator.get("client")),
+        str(initiator.get("request_id") or ""),
+        initiator.get("relay_state"),
+        partial=not run.all_confirmed,
+    )
+
+
+def _logout_response(
+    entity_id: str, request_id: str, relay_state: str | None, *, partial: bool
+) -> Response | None:
+    rt = runtime()
+    sp = rt.registry.get(entity_id)
     endpoint = sp.slo_endpoint() if sp is not None else None
     if sp is None or endpoint is None:
-        return page("Logget ud", "Du er logget ud.")
+        return None
     message = build_logout_response(
         issuer=rt.entity_id,
         destination=endpoint.response_location or endpoint.location,
-        in_response_to=initiator["request_id"] or "",
+        in_response_to=request_id,
         now=utcnow(),
         status=STATUS_SUCCESS,
-        sub_status=STATUS_PARTIAL_LOGOUT if chain.partial else None,
+        sub_status=STATUS_PARTIAL_LOGOUT if partial else None,
     )
-    return _send(endpoint, "SAMLResponse", message, initiator.get("relay_state"))
+    return _send(endpoint, "SAMLResponse", message, relay_state)
 
 
 def _clear_cookie(response: Response) -> Response:
@@ -629,7 +675,13 @@ def slo() -> Any:
             incoming = decode_post(source.get(field), source.get("RelayState"), field)
         if field == "SAMLRequest":
             info = parse_logout_request(
-                incoming, rt.registry, state, slo_url=rt.slo_url, now=utcnow(), skew=rt.skew
+                incoming,
+                rt.registry,
+                state,
+                slo_url=rt.slo_url,
+                now=utcnow(),
+                skew=rt.skew,
+                decryption_keys=_decryption_keys,
             )
         else:
             answer = parse_logout_response(
@@ -638,33 +690,25 @@ def slo() -> Any:
     except SamlError as exc:
         return _refuse(exc)
     if field == "SAMLResponse":
-        chain = Chain.load(state, answer.relay_state)
-        waiting = chain.waiting if chain is not None else None
-        if (
-            chain is None
-            or waiting is None
-            or waiting["sp"] != answer.sp.entity_id
-            or waiting["request_id"] != answer.in_response_to
-        ):
-            return error_page("This logout answer does not belong to a logout in progress.")
-        if answer.status != STATUS_SUCCESS:
-            chain.partial = True
-        chain.done.append(answer.sp.entity_id)
-        chain.waiting = None
-        return _advance(chain)
+        return _logout_answered(answer)
     session = _find_session(info.name_id, info.session_indexes)
-    others: list[Participant] = []
-    if session is not None:
-        known = participants(state, session.public_id)
-        if session.user_id == info.name_id or any(
-            p.entity_id == info.sp.entity_id and p.name_id == info.name_id for p in known
-        ):
-            others = [p for p in _end_session(session) if p.entity_id != info.sp.entity_id]
-    initiator: dict[str, str | None] = {
-        "sp": info.sp.entity_id,
-        "request_id": info.id,
-        "relay_state": info.relay_state,
-    }
+    if session is not None and (
+        session.user_id == info.name_id
+        or any(
+            p.entity_id == info.sp.entity_id and p.name_id == info.name_id
+            for p in participants(state, session.public_id)
+        )
+    ):
+        initiator: dict[str, Any] = {
+            "protocol": login.PROTOCOL,
+            "client": info.sp.entity_id,
+            "fagsystem": info.sp.fagsystem.id,
+            "request_id": info.id,
+            "relay_state": info.relay_state,
+            "returns": info.sp.slo_endpoint() is not None,
+        }
+        return login.start_logout(session, initiator)
+    # No session of this person here (already ended): nothing to propagate.
     with current_services().database.session() as db:
         audit.record(
             db,
@@ -672,9 +716,35 @@ def slo() -> Any:
             action="saml.logout",
             object_type="saml_sp",
             object_id=info.sp.entity_id,
-            details={"propagated_to": [p.entity_id for p in others]},
+            details={"session": "none"},
         )
-    return _clear_cookie(_advance(Chain.start(initiator, others)))
+    done = _logout_response(info.sp.entity_id, info.id, info.relay_state, partial=False)
+    return _clear_cookie(done if done is not None else page("Logget ud", "Du er logget ud."))
+
+
+def _logout_answered(answer: LogoutResponseInfo) -> Any:
+    """An SP's LogoutResponse: record it in the logout it belongs to, then carry on."""
+    run = login.LogoutRun.load(current_services().state, answer.relay_state)
+    front = run.front.get(login.PROTOCOL) if run is not None else None
+    waiting = front.get("waiting") if front else None
+    if (
+        run is None
+        or front is None
+        or waiting is None
+        or waiting["sp"] != answer.sp.entity_id
+        or waiting["request_id"] != answer.in_response_to
+    ):
+        return error_page("This logout answer does not belong to a logout in progress.")
+    ok = answer.status == STATUS_SUCCESS
+    run.record(
+        login.PROTOCOL,
+        answer.sp.entity_id,
+        login.LOGGED_OUT if ok else login.REFUSED,
+        fagsystem=answer.sp.fagsystem.id,
+        detail="" if ok else answer.status,
+    )
+    front["waiting"] = None
+    return login.proceed_logout(run)
 
 
 _LOGOUT_FORM = """<!doctype html>
@@ -696,5 +766,6 @@ def idp_logout() -> Any:
     if not expected or not secrets.compare_digest(expected, request.form.get("csrf", "")):
         return error_page("The logout form has expired; please try again.", 400)
     current = login.browser_session()
-    others = _end_session(current) if current is not None else []
-    return _clear_cookie(_advance(Chain.start(None, others)))
+    if current is None:
+        return _clear_cookie(page("Logget ud", "Du er ikke logget ind."))
+    return login.start_logout(current, None)

@@ -25,6 +25,7 @@ import yaml
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from store.catalogue.certificates import exported as exported_certificates
 from store.catalogue.checks import ADMIN_OPERATOR
 from store.catalogue.common import DEFAULTS, kind_list
 from store.catalogue.progress import QUIET, Progress, tracked
@@ -262,7 +263,8 @@ def _fagsystem(session: Session, system: Fagsystem, held: dict[str, list[Item]])
             for r in session.scalars(select(SystemRole).filter_by(**owned).order_by(SystemRole.id))
         ],
     }
-    return {key: item[key] for key in ("id", "name", "kind")} | _strip("fagsystem", item)
+    result = {key: item[key] for key in ("id", "name", "kind")} | _strip("fagsystem", item)
+    return result | exported_certificates(session, system.id)  # KOMBIT STS certificates
 
 
 def _saml(sp: SamlServiceProvider) -> Item:

@@ -53,7 +53,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import DateTime, bindparam, or_, select, text
 from sqlalchemy.orm import Session
 
-from store import audit
+from store import audit, change_marker
+from store.catalogue.certificates import import_certificates
 from store.catalogue.checks import ADMIN_FAGSYSTEM_ROLE, ADMIN_OPERATOR
 from store.catalogue.common import DEFAULTS, CatalogueInvalid, kind_list
 from store.catalogue.loading import metadata_entity_id
@@ -121,6 +122,8 @@ def _import(
         cvr=named[0] if len(named) == 1 else None,
         details={**importer.report.as_dict(), "prune": prune, "municipalities": named},
     )
+    if importer.report.changed:
+        change_marker.bump(session)  # servers without Redis see the import within a second
     return importer.report
 
 
@@ -491,6 +494,14 @@ class _Importer:
         bulk.load("cat_users", list(columns), self.user_rows(users))
         bulk.index("cat_users", "cvr", "username")
         self.hash_user_secrets(bulk)
+        # Users this import disables lose every session and refresh token at once
+        # (store.access: each use is checked against access_not_before).
+        bulk.execute(
+            "UPDATE users SET access_not_before = :now WHERE NOT disabled AND EXISTS ("
+            "SELECT 1 FROM cat_users AS x WHERE x.cvr = users.cvr"
+            " AND x.username = users.username AND x.disabled)",
+            now=bulk.now,
+        )
         updated, created = bulk.sync(
             "users", "cat_users", ["cvr", "username"], USER_VALUES, insert={"id": "x.id"}
         )
@@ -593,6 +604,10 @@ class _Importer:
             self.import_client(system_id, _with_defaults("oidc_client", client))
         for sp in system["saml"]:
             self.import_saml(system_id, _with_defaults("saml_sp", sp))
+        if "certificates" in system:  # KOMBIT STS (store/catalogue/certificates.py)
+            created, removed = import_certificates(self.session, system_id, system["certificates"])
+            self.report.created["certificate"] += created
+            self.report.deleted["certificate"] += removed
 
     def import_client(self, system_id: str, client: Item) -> None:
         existing = self.session.get(OidcClient, client["client_id"])

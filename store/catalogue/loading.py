@@ -13,6 +13,7 @@ import yaml
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from store.catalogue.certificates import resolve_files as resolve_certificate_files
 from store.catalogue.common import CatalogueError, CatalogueInvalid, join_path
 from store.catalogue.document import open_json
 
@@ -39,6 +40,7 @@ def load_file(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise CatalogueInvalid([CatalogueError("", f"cannot read {path}: {exc.strerror}")]) from exc
     errors = resolve_metadata(data, base_dir=path.parent)
+    errors += resolve_certificate_files(data, base_dir=path.parent)  # KOMBIT STS certificates
     if errors:
         raise CatalogueInvalid(errors)
     return data

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from store.catalogue.certificates import certificate_errors
 from store.catalogue.checks import StructureChecks
 from store.catalogue.common import KLE_DYNAMIC, ORGENHED_DYNAMIC, CatalogueError, parse_date
 from store.catalogue.schema import schema_errors
@@ -38,6 +39,7 @@ def check(
         return errors, World()
     checker = _Checker(build_world(session, data, prune=prune))
     checker.check(data)
+    checker.errors += certificate_errors(session, data)  # KOMBIT STS certificates
     return list(dict.fromkeys(checker.errors)), checker.world
 
 

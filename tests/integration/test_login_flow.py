@@ -450,7 +450,11 @@ def test_a_disabled_user_loses_the_session(browser: Browser, app: Flask) -> None
     browser.start()
     browser.login()
     browser.finish()
-    with database_of(app).session() as session:
-        session.scalars(select(User)).one().disabled = True
+    from store.access import end_user_access
+
+    with database_of(app).session() as session:  # disabled as the product does it
+        user = session.scalars(select(User)).one()
+        user.disabled = True
+        end_user_access(session, app.extensions["sts"].state, [user.id], reason="test")
     browser.start()
     assert "/login/password" in browser.page_url()

@@ -48,16 +48,24 @@ def test_rotated_key_was_announced_before_it_signs(settings: Settings) -> None:
         services.keys.rotate(db, "RSA")
     with world.app.app_context():
         saml = runtime()
-    saml.keyring._refresh = 0  # pick the rotation up now instead of within 30 s
-    saml.metadata.invalidate()
+    saml.keyring.invalidate()  # pick the rotation up now instead of within 5 s
     first = world.client.get("/saml/sso?" + redirect_query(authn_request(KY)))
     response = response_of(world.login(first.headers["Location"]))[1]
     used = "".join(response.findtext(f".//{DS}X509Certificate").split())
     assert used in announced  # the new active key was in the metadata before rotation
     pem = "-----BEGIN CERTIFICATE-----\n" + used + "\n-----END CERTIFICATE-----\n"
     XMLVerifier().verify(etree.tostring(response), x509_cert=pem)
-    after = certificates_in(world.client.get("/saml/metadata").data)
-    assert used in after and len(after) == 2 and after != announced
+    after_xml = world.client.get("/saml/metadata").data
+    after = certificates_in(after_xml)
+    # active + new next for signing and encryption, the retired one for signing only
+    assert used in after and len(after) == 3 and announced < after
+    (retired,) = announced - {used}
+    uses = {
+        d.get("use")
+        for d in etree.fromstring(after_xml).iter(f"{MD}KeyDescriptor")
+        if "".join(d.findtext(f".//{DS}X509Certificate").split()) == retired
+    }
+    assert uses == {"signing"}
 
 
 def test_privileges_from_the_authorization_engine_for_that_fagsystem_only(

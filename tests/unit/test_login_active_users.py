@@ -41,3 +41,11 @@ def test_an_answer_read_before_an_invalidation_is_not_stored() -> None:
     active.invalidate("authz:invalidate", b"{}")  # the user changes meanwhile
     active.remember("u1", generation)
     assert not active.known_active("u1")
+
+
+def test_a_session_started_before_the_users_access_ended_is_not_known_active() -> None:
+    active = ActiveUsers()
+    active.remember("u1", active.generation, not_before=200.0)
+    assert not active.known_active("u1", since=150.0)
+    assert active.known_active("u1", since=200.0)
+    assert active.known_active("u1")  # asked without a session: the user is active
