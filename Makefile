@@ -42,6 +42,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.saml_sign --seconds 3
 	$(BIN)/python -m bench.hot_paths --duration 20
 	$(BIN)/python -m bench.ad_login_sync
+	flock /tmp/bench.lock $(BIN)/python -m bench.ad_login_enumeration
+	flock /tmp/bench.lock $(BIN)/python -m bench.sts_soap --duration 20
 	$(BIN)/python -m bench.admin_api --scale 1 --reuse
 	$(BIN)/python -m bench.catalogue_national --reuse
 	flock /tmp/bench.lock $(BIN)/python -m bench.soak --minutes 10

@@ -271,6 +271,28 @@ def components() -> dict[str, Schema]:
             "disabled": {"type": "boolean"},
         },
     }
+    schemas["DisabledBody"] = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["disabled"],
+        "properties": {"disabled": {"type": "boolean"}},
+    }
+    schemas["ActivationCodeBody"] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"reset": {"type": "boolean"}},
+    }
+    schemas["ActivationCode"] = {
+        "type": "object",
+        "required": ["username", "cvr", "code", "expires_at", "reset"],
+        "properties": {
+            "username": _STRING,
+            "cvr": _STRING,
+            "code": {"type": "string", "description": "Shown in this response only."},
+            "expires_at": {"type": "string", "format": "date-time"},
+            "reset": {"type": "boolean"},
+        },
+    }
     schemas["Privileges"] = {
         "type": "object",
         "required": ["user_id", "username", "cvr", "fagsystem", "on", "groups", "notes"],

@@ -163,6 +163,38 @@ def ad_rows(results: dict[str, dict[str, Any]]) -> list[Row]:
     ]  # fmt: skip
 
 
+def ad_enumeration_rows(results: dict[str, dict[str, Any]]) -> list[Row]:
+    data = results.get("ad_enumeration")
+    if not data:
+        return []
+    added = _num(_get(data, "ad_at_login_ms", "added_p50_stored_user"))
+    unknown = _num(_get(data, "enumeration_login_page_ms", "unknown", "p50"))
+    wrong = _num(_get(data, "enumeration_login_page_ms", "wrong", "p50"))
+    ratio = None if unknown is None or not wrong else round(unknown / wrong, 3)
+    return [
+        Row("ad_login_enumeration", "AD at login: added to the DC's bind, p50", added, None, "",
+            "ms", "≤ 10 ms", _at_most(added, 10)),
+        Row("ad_login_enumeration", "refused login p50, unknown name / wrong password", ratio,
+            None, "", "×", "within 10 %",
+            None if ratio is None else 0.9 <= ratio <= 1.1),
+    ]  # fmt: skip
+
+
+def sts_rows(results: dict[str, dict[str, Any]]) -> list[Row]:
+    data = results.get("sts_soap")
+    if not data:
+        return []
+    rate = _num(_get(data, "issue", "per_second"))
+    p99 = _num(_get(data, "issue", "p99_ms"))
+    return [
+        Row("sts_soap", "KOMBIT STS SOAP Issue round trips/s", rate, None, "", "/s",
+            "≥ 250 at p99 ≤ 50 ms",
+            None if rate is None or p99 is None else rate >= 250 and p99 <= 50),
+        Row("sts_soap", "KOMBIT STS SOAP Issue p99", p99, None, "", "ms", "≤ 50 ms",
+            _at_most(p99, 50)),
+    ]  # fmt: skip
+
+
 CATALOGUE_TARGETS = {"import": 120.0, "reimport": 60.0, "changed": 60.0, "export": 60.0}
 
 
@@ -212,10 +244,11 @@ def soak_rows(results: dict[str, dict[str, Any]]) -> list[Row]:
 
 
 EXTRACTORS: tuple[Callable[[dict[str, dict[str, Any]]], list[Row]], ...] = (
-    hot_path_rows, authz_rows, admin_rows, ad_rows, catalogue_rows, soak_rows,
+    hot_path_rows, authz_rows, admin_rows, ad_rows, ad_enumeration_rows, sts_rows,
+    catalogue_rows, soak_rows,
 )  # fmt: skip
 KNOWN = ("saml_http", "oidc_http", "saml", "authz_national", "admin_api", "ad",
-         "catalogue_national", "soak")  # fmt: skip
+         "ad_enumeration", "sts_soap", "catalogue_national", "soak")  # fmt: skip
 
 
 def load(directory: Path) -> dict[str, dict[str, Any]]:

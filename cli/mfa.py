@@ -46,8 +46,7 @@ def activation_code_command(ctx: CliContext, user: str, cvr: str | None, reset: 
     withdraws any earlier unused one. Give it to the person by a channel other than the
     one their password travels on.
     """
-    from idp import mfa
-    from store.access import end_user_access
+    from admin.service.mfa import issue_code
     from store.models import User
 
     if cvr is not None and not (len(cvr) == 8 and cvr.isdigit()):
@@ -75,16 +74,16 @@ def activation_code_command(ctx: CliContext, user: str, cvr: str | None, reset: 
                 raise click.ClickException(
                     f"{target.username} is disabled; enable the account before issuing a code"
                 )
-            if reset:
-                mfa.reset_totp(session, target.id, ACTOR)
-                end_user_access(session, state, [target.id], reason="mfa.totp.reset")
-            code, expires = mfa.issue_activation_code(
+            issued = issue_code(
                 session,
+                state,
                 target.id,
+                target.cvr,
                 actor=ACTOR,
-                cvr=target.cvr,
                 lifetime=dt.timedelta(hours=settings.mfa_activation_code_hours),
+                reset=reset,
             )
+            code, expires = issued.code, issued.expires_at
     except SQLAlchemyError as exc:
         reason = getattr(exc, "orig", None) or exc
         raise click.ClickException(

@@ -8,9 +8,10 @@ Where each figure comes from, so that no hot path pays more than a counter incre
 
 * HTTP requests and latency per endpoint: Flask's request hooks (endpoint names, not
   paths, so label values are bounded).
-* Tokens, SAML assertions and logins, issued or refused, by reason and LoA: the audit
-  events those paths already record (:data:`store.audit.event_observers`); one event is
-  one count, so the figures agree with the audit trail.
+* Tokens (OIDC and the KOMBIT STS endpoints), SAML assertions and logins, issued or
+  refused, by reason and LoA: the audit events those paths already record
+  (:data:`store.audit.event_observers`); one event is one count, so the figures agree
+  with the audit trail.
 * PostgreSQL: SQLAlchemy's cursor events on the application's engine; Redis: every
   round trip of :class:`store.ephemeral.RedisState`; LDAP: every pooled directory
   operation (:data:`connectors.ldap.connection.run_observers`). Latency histograms
@@ -63,6 +64,18 @@ TOKENS_REFUSED = Counter(
     "Token requests refused, by OAuth error or agreement refusal",
     ["grant_type", "reason"],
 )
+STS_TOKENS_ISSUED = Counter(
+    "sts_kombit_tokens_issued_total",
+    "System tokens issued at the KOMBIT STS endpoints (SOAP WS-Trust, JSON, OAuth)",
+    ["protocol"],
+)
+STS_TOKENS_REFUSED = Counter(
+    "sts_kombit_tokens_refused_total",
+    "System tokens refused at the KOMBIT STS endpoints, by reason",
+    ["protocol", "reason"],
+)
+for _protocol in ("soap", "rest", "oauth"):  # exposed (at 0) before the first token
+    STS_TOKENS_ISSUED.labels(_protocol)
 ASSERTIONS_ISSUED = Counter("sts_saml_assertions_issued_total", "SAML assertions issued", ["loa"])
 ASSERTIONS_REFUSED = Counter(
     "sts_saml_requests_refused_total",
@@ -153,6 +166,7 @@ _SLUG = re.compile(r"[^a-z0-9]+")
 _LOAS = {"Low", "Substantial", "High"}
 # The level a successful step reaches when its event does not say.
 _STEP_LOA = {"password": "Low", "second_factor": "Substantial", "enrol": "Substantial"}
+_STS_PROTOCOLS = {"soap", "rest", "oauth"}  # idp.sts.core.PROTOCOLS (not imported: no cycle)
 
 
 def _slug(value: Any, default: str = "other") -> str:
@@ -163,12 +177,22 @@ def _slug(value: Any, default: str = "other") -> str:
     return slug[:48] or default
 
 
+def _sts_protocol(details: dict[str, Any]) -> str:
+    """The STS front door (``idp.sts.core.PROTOCOLS``); anything else is ``other``."""
+    protocol = details.get("protocol")
+    return protocol if protocol in _STS_PROTOCOLS else "other"
+
+
 def observe_audit_event(action: str, outcome: str, details: dict[str, Any]) -> None:
     if action == "oidc.token.issue":
         TOKENS_ISSUED.labels(_slug(details.get("grant_type"))).inc()
     elif action == "oidc.token.refuse":
         reason = details.get("refusal") or details.get("error")
         TOKENS_REFUSED.labels(_slug(details.get("grant_type")), _slug(reason)).inc()
+    elif action == "sts.token.issue":
+        STS_TOKENS_ISSUED.labels(_sts_protocol(details)).inc()
+    elif action == "sts.token.refuse":
+        STS_TOKENS_REFUSED.labels(_sts_protocol(details), _slug(details.get("reason"))).inc()
     elif action == "saml.assertion.issued":
         loa = details.get("loa")
         ASSERTIONS_ISSUED.labels(loa if loa in _LOAS else "none").inc()

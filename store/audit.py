@@ -33,7 +33,7 @@ _LOCK_KEY = 0x5354_5341  # PostgreSQL advisory lock serialising appends to the c
 
 
 class _Content(Protocol):
-    """What the hash covers: an :class:`AuditEvent`, or a row of its table."""
+    """What the hash covers: a :class:`NewEvent`, or a row of the table (:class:`AuditEvent`)."""
 
     at: dt.datetime
     actor: str

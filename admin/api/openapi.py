@@ -388,6 +388,31 @@ def _paths() -> dict[str, Any]:
                 tag="users",
             )
         },
+        f"{m}/users/{{username}}/disabled": {
+            "put": _operation(
+                "Brugeradministrator: disable a user (every session and refresh token of "
+                "theirs ends at once, on every server) or enable them again.",
+                ("200", _json(_ref("User"), "The user as stored.")),
+                parameters=[_CVR, _param("username", "path", "The user's username (or id).")],
+                body=_body("DisabledBody"),
+                tag="users",
+            )
+        },
+        f"{m}/users/{{username}}/mfa-activation-code": {
+            "post": _operation(
+                "Brugeradministrator: a one-time code with which the user enrols TOTP (shown "
+                "in this response only; an earlier unused code is withdrawn). With reset "
+                "(lost phone) the user's TOTP and recovery codes are removed and every "
+                "session of theirs ends first.",
+                ("201", _json(_ref("ActivationCode"), "The code and when it expires.")),
+                parameters=[_CVR, _param("username", "path", "The user's username (or id).")],
+                body={
+                    "required": False,
+                    "content": {"application/json": {"schema": _ref("ActivationCodeBody")}},
+                },
+                tag="users",
+            )
+        },
         "/serviceaftaler": {
             "get": _operation(
                 "Service agreements the caller may see.",

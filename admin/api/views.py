@@ -28,6 +28,7 @@ from admin.service import (
     catalogue,
     fagsystemer,
     jfr,
+    mfa,
     municipalities,
     roles,
     users,
@@ -389,6 +390,20 @@ def privileges(cvr: str, username: str) -> Response:
             explain=_flag("explain"),
         )
     )
+
+
+@blueprint.put("/municipalities/<cvr>/users/<username>/disabled")
+def set_disabled(cvr: str, username: str) -> Response:
+    body = check_body("DisabledBody", _body())
+    return jsonify(users.set_disabled(_ctx(), _actor(), cvr, username, body["disabled"]))
+
+
+@blueprint.post("/municipalities/<cvr>/users/<username>/mfa-activation-code")
+def mfa_activation_code(cvr: str, username: str) -> Response:
+    raw = _body() if request.get_data(cache=True) else {}
+    body = check_body("ActivationCodeBody", raw)
+    item = mfa.activation_code(_ctx(), _actor(), cvr, username, reset=body.get("reset", False))
+    return _created(item, url_for(".search_users", cvr=cvr, q=username))
 
 
 # -- serviceaftaler ----------------------------------------------------------------------------

@@ -228,6 +228,59 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Roller fra AD-grupper og organisationsenheder vises under Forklar adgang.",
         "Roles from AD groups and org units show under Explain access.",
     ),
+    "user.status": ("Status", "Status"),
+    "user.active": ("aktiv", "active"),
+    "user.disable_title": ("Spær brugeren", "Disable the user"),
+    "user.enable_title": ("Ophæv spærringen", "Enable the user"),
+    "user.disable": ("Spær brugeren", "Disable the user"),
+    "user.enable": ("Ophæv spærringen", "Enable the user"),
+    "user.disable_confirm": (
+        "Ja, spær {name}: alle sessioner og tokens slutter straks, i alle fagsystemer.",
+        "Yes, disable {name}: every session and token ends at once, in every system.",
+    ),
+    "user.disable_confirm_needed": (
+        "Bekræft spærringen ved at sætte flueben.",
+        "Confirm the disabling by ticking the box.",
+    ),
+    "user.disabled_done": (
+        "Brugeren er spærret, og alle brugerens sessioner er afsluttet.",
+        "The user is disabled and every session of theirs has ended.",
+    ),
+    "user.enabled_done": ("Spærringen er ophævet.", "The user is enabled again."),
+    "user.mfa_title": ("Tofaktor (TOTP)", "Second factor (TOTP)"),
+    "user.mfa_hint": (
+        "En aktiveringskode lader personen tilknytte sin authenticator-app én gang. "
+        "Giv koden ad en anden vej end adgangskoden.",
+        "An activation code lets the person enrol their authenticator app once. "
+        "Give the code by another channel than the password.",
+    ),
+    "user.mfa_reset": (
+        "Nulstil først (mistet telefon): fjern authenticator og gendannelseskoder",
+        "Reset first (lost phone): remove the authenticator and recovery codes",
+    ),
+    "user.mfa_reset_confirm": (
+        "Ja, nulstil {name}s tofaktor og afslut alle sessioner.",
+        "Yes, reset {name}'s second factor and end every session.",
+    ),
+    "user.reset_confirm_needed": (
+        "Bekræft nulstillingen ved at sætte flueben, eller fjern fluebenet ved Nulstil.",
+        "Confirm the reset by ticking the box, or untick Reset.",
+    ),
+    "user.mfa_issue": ("Udsted aktiveringskode", "Issue an activation code"),
+    "user.mfa_code_title": ("Aktiveringskode", "Activation code"),
+    "user.mfa_code_for": (
+        "Aktiveringskode til {name} ({username}):",
+        "Activation code for {name} ({username}):",
+    ),
+    "user.mfa_code_expires": ("Gælder én gang, til {at} UTC.", "Valid once, until {at} UTC."),
+    "user.mfa_code_once": (
+        "Koden vises kun nu; den gemmes ikke. En ny kode erstatter denne.",
+        "The code is shown only now; it is not stored. A new code replaces this one.",
+    ),
+    "user.mfa_reset_done": (
+        "{name}s authenticator og gendannelseskoder er fjernet, og alle sessioner er afsluttet.",
+        "{name}'s authenticator and recovery codes are removed and every session has ended.",
+    ),
     "access.title": ("Forklar adgang", "Explain access"),
     "access.date": ("Dato", "Date"),
     "access.explain": ("Forklar", "Explain"),

@@ -150,6 +150,13 @@ def parse_logout_request(
         raise SamlError("LogoutRequest must name the user with one NameID or EncryptedID")
     found = identifiers[0]
     if found.tag == _A + "EncryptedID":
+        if not signed:
+            # Decrypting what anyone may send would make us a decryption oracle (AES-CBC
+            # padding, Jager and Somorovsky 2011): only a ciphertext the SP signed is opened.
+            raise SamlError(
+                "an encrypted NameID is accepted only in a signed LogoutRequest: sign it "
+                "with the key in your metadata"
+            )
         found = decrypt_name_id(found, decryption_keys())
     name_id = text_of(found)
     if not name_id:

@@ -20,6 +20,7 @@ audiences, within its validity.
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import uuid
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from lxml import etree
 from authz.bpp import encode_bpp
 from idp.saml.constants import ATTR_CVR, ATTR_PERSISTENT_UUID, DS, NAMEID_PERSISTENT, SAML, XSI
 from idp.saml.signing import VerifyKey, sign, verify_enveloped
-from idp.saml.xmlutil import SamlError, parse_instant
+from idp.saml.xmlutil import SamlError, parse_instant, text_of
 from idp.sts.core import (
     UNKNOWN_CONFIGURATION,
     Grant,
@@ -226,12 +227,29 @@ def _our_keys(services: StsServices) -> list[VerifyKey]:
     return keys
 
 
+def _signed_content(assertion: etree._Element) -> etree._Element:
+    """A copy of a verified assertion without its ``ds:Signature``: exactly what the
+    enveloped signature covered. Anything inside the Signature (``KeyInfo`` is not
+    digested) could otherwise be read as a user, CVR or audience (signature wrapping)."""
+    content = copy.deepcopy(assertion)
+    for signature in [child for child in content if child.tag == _DS + "Signature"]:
+        content.remove(signature)
+    return content
+
+
 def _attribute_value(assertion: etree._Element, name: str) -> str | None:
-    for attribute in assertion.iter(_A + "Attribute"):
-        if attribute.get("Name") == name:
-            value = attribute.find(_A + "AttributeValue")
-            return (value.text or "").strip() if value is not None else None
-    return None
+    """The one value of the named attribute, read from the AttributeStatements only;
+    comments inside a value (outside the digest) are refused by :func:`text_of`."""
+    values = [
+        value
+        for statement in assertion.findall(_A + "AttributeStatement")
+        for attribute in statement.findall(_A + "Attribute")
+        if attribute.get("Name") == name
+        for value in attribute.findall(_A + "AttributeValue")
+    ]
+    if len(values) > 1:
+        raise _bad(f"it has more than one {name} value")
+    return text_of(values[0]) if values else None
 
 
 def verify_bootstrap(
@@ -251,6 +269,7 @@ def verify_bootstrap(
         raise _bad(f"its signature does not verify ({exc})") from exc
     if not signed:
         raise _bad("it is not signed")
+    assertion = _signed_content(assertion)  # from here on, read only what was signed
     conditions = assertion.find(_A + "Conditions")
     try:
         not_before = parse_instant(conditions.get("NotBefore")) if conditions is not None else now
@@ -260,14 +279,22 @@ def verify_bootstrap(
     skew = dt.timedelta(seconds=settings.saml_clock_skew_seconds)
     if not (not_before - skew <= now < not_after):
         raise _bad("it has expired or is not yet valid", "bootstrap_expired")
-    audiences = {(a.text or "").strip() for a in assertion.iter(_A + "Audience")}
+    try:
+        audiences = {
+            text_of(audience)
+            for audience in assertion.findall(
+                f"{_A}Conditions/{_A}AudienceRestriction/{_A}Audience"
+            )
+        }
+        name_id = text_of(assertion.find(f"{_A}Subject/{_A}NameID"))
+        user_id = _attribute_value(assertion, ATTR_PERSISTENT_UUID) or name_id
+        cvr = _attribute_value(assertion, ATTR_CVR) or ""
+    except SamlError as exc:
+        raise _bad(f"it is malformed ({exc})") from exc
     if services.issuer not in audiences:
         raise _bad(f"its audience does not include this STS ({services.issuer})")
-    user_id = (
-        _attribute_value(assertion, ATTR_PERSISTENT_UUID)
-        or (assertion.findtext(f"{_A}Subject/{_A}NameID") or "").strip()
-    )
-    cvr = _attribute_value(assertion, ATTR_CVR) or ""
     if not user_id or not cvr:
         raise _bad("it names no user or no CVR")
+    if name_id and name_id != user_id:
+        raise _bad("its NameID and its UUID attribute name different users")
     return BootstrapUser(user_id, cvr, assertion.get("ID", ""), not_after)

@@ -46,7 +46,6 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from lxml import etree
-from prometheus_client import Counter
 from sqlalchemy.orm import Session
 
 from authz.model import PrivilegeGroup
@@ -66,11 +65,6 @@ PROTOCOLS = (SOAP, REST, OAUTH)
 MAX_LIFETIME = dt.timedelta(hours=8)
 MIN_LIFETIME = dt.timedelta(minutes=1)
 _CVR = re.compile(r"^\d{8}$")
-TOKENS = Counter(
-    "sts_kombit_tokens_total",
-    "KOMBIT STS tokens issued (outcome=issued) or refused (outcome=<reason>)",
-    ["protocol", "outcome"],
-)
 
 # KOMBIT's numeric error codes (Snitfladebeskrivelse STS OIO WS-Trust §3.7).
 UNEXPECTED = "100"
@@ -329,7 +323,7 @@ def decide(services: StsServices, req: IssueRequest, session: Session) -> Grant:
         decision = _decide(
             services, session, caller.fagsystem_id, applies_to, cvr, on_behalf_of=True
         )
-        groups = _user_privileges(services)(session, user.user_id, cvr, decision.service.id)
+        groups = _bootstrap_user_privileges(services, session, user.user_id, cvr, decision)
         subject_name, subject_format = user.user_id, "user"
         lifetime = min(lifetime, max(user.not_on_or_after - now, MIN_LIFETIME))
         details["on_behalf_of"] = {"user": user.user_id, "bootstrap": user.assertion_id}
@@ -351,6 +345,34 @@ def decide(services: StsServices, req: IssueRequest, session: Session) -> Grant:
         not_on_or_after=now + lifetime,
         details=details,
     )
+
+
+_NO_BOOTSTRAP_USER = (
+    "The user of the bootstrap token is unknown or may not use the service now, so no token "
+    "is issued on their behalf. Ask the municipality to check the user's account."
+)
+
+
+def _bootstrap_user_privileges(
+    services: StsServices, session: Session, user_id: str, cvr: str, decision: AgreementDecision
+) -> tuple[PrivilegeGroup, ...]:
+    """The privileges of a bootstrap token's user for the service; a user we do not know,
+    or who is disabled, is a refusal (101) like any other, never an error on our side. The
+    caller is told the same in both cases (as a user at the login page); the audit event's
+    reason tells them apart."""
+    from authz.errors import AuthzError, UserDisabled
+
+    try:
+        return _user_privileges(services)(session, user_id, cvr, decision.service.id)
+    except UserDisabled as exc:
+        raise StsRefusal(
+            UNKNOWN_CONFIGURATION, _NO_BOOTSTRAP_USER, "bootstrap_user_disabled"
+        ) from exc
+    except AuthzError as exc:
+        log.info("bootstrap token refused: %s", exc)
+        raise StsRefusal(
+            UNKNOWN_CONFIGURATION, _NO_BOOTSTRAP_USER, "bootstrap_unknown_user"
+        ) from exc
 
 
 def _user_privileges(services: StsServices) -> UserPrivileges:
@@ -408,10 +430,6 @@ def _write(services: StsServices, event: dict[str, Any]) -> None:
             audit.record(session, **event)
 
 
-def _count(protocol: str, outcome: str) -> None:
-    TOKENS.labels(protocol=protocol, outcome=outcome).inc()
-
-
 def _issue(services: StsServices, req: IssueRequest, build: Callable[[Grant], Any]) -> Any:
     from idp.sts.certificates import sha256_hex
 
@@ -444,7 +462,6 @@ def _issue(services: StsServices, req: IssueRequest, build: Callable[[Grant], An
         cvr=grant.cvr,
         details={**grant.details, "certificate": grant.caller.sha256},
     )
-    _count(req.protocol, "issued")
     return token
 
 
@@ -459,7 +476,6 @@ def _refuse(
         "message": refusal.message,
         "certificate": sha256_hex(req.certificate),
     }
-    _count(req.protocol, refusal.reason)
     if refusal.reason == "audit_failed":
         return
     with contextlib.suppress(StsRefusal):  # the refusal stands; the failure is logged
@@ -488,7 +504,6 @@ def record_refusal(
     from idp.logs import current_request_id
     from idp.sts.certificates import sha256_hex
 
-    _count(protocol, refusal.reason)
     details: dict[str, Any] = {
         "protocol": protocol,
         "applies_to": applies_to,

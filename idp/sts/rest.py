@@ -63,6 +63,8 @@ _STATUS = {
     "not_approved": (403, "access_denied"),
     "no_on_behalf_of": (403, "access_denied"),
     "bootstrap_cvr_mismatch": (403, "access_denied"),
+    "bootstrap_unknown_user": (403, "access_denied"),
+    "bootstrap_user_disabled": (403, "access_denied"),
     "audit_failed": (503, "temporarily_unavailable"),
     "unexpected": (500, "server_error"),
 }

@@ -3,16 +3,23 @@
 :func:`open_json` reads the file once to check that it is JSON and to find where its
 ``users`` and ``assignments`` lists start; every other key is parsed and held as usual.
 The result is a ``dict`` whose two big sections are :class:`StreamedSection` objects:
-sized, and iterable any number of times, each time parsing the items afresh from the
-file (one item at a time, with the C JSON decoder). A national catalogue (400,000 users
-and 2,000,000 assignments, 0.5 GB of JSON) is thus validated and imported without
-holding its items.
+sized, and iterable any number of times. The JSON text is parsed once (one item at a
+time, with the C JSON decoder): that first pass also spools the items, in batches, to an
+anonymous temporary file in ``marshal`` form, which later passes (validation, import)
+read back about twenty times faster than they could parse the JSON again. The spool is
+written and read only by this process and deleted with the section. A national catalogue
+(400,000 users and 2,000,000 assignments, 0.5 GB of JSON, about 0.25 GB of spool) is thus
+validated and imported without holding its items.
 """
 
 from __future__ import annotations
 
 import codecs
 import json
+import marshal
+import os
+import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -23,15 +30,50 @@ from store.catalogue.schema import STREAMED_SECTIONS
 CHUNK_BYTES = 1 << 20
 LOOKAHEAD_CHARS = 1 << 18
 _WHITESPACE = " \t\n\r"
+_SKIP_WHITESPACE = re.compile(r"[ \t\n\r]*")
+SPOOL_BATCH = 1_000
+
+
+class _Spool:
+    """Parsed items in an anonymous temporary file, as ``marshal`` batches (our own data only).
+
+    Written once by the first pass; read by any number of passes at once (``pread``).
+    """
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile(prefix="sts-catalogue-")  # noqa: SIM115 - kept open
+        self.batches: list[tuple[int, int]] = []  # (offset, length)
+        self.size = 0
+        self.pending: list[Any] = []
+
+    def add(self, item: Any) -> None:
+        self.pending.append(item)
+        if len(self.pending) == SPOOL_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            blob = marshal.dumps(self.pending)
+            self.file.write(blob)
+            self.batches.append((self.size, len(blob)))
+            self.size += len(blob)
+            self.pending = []
+        self.file.flush()
+
+    def __iter__(self) -> Iterator[Any]:
+        descriptor = self.file.fileno()
+        for offset, length in self.batches:
+            yield from marshal.loads(os.pread(descriptor, length, offset))  # noqa: S302 - ours
 
 
 class StreamedSection:
     """A top-level list of a JSON file, parsed item by item on every iteration."""
 
-    def __init__(self, path: Path, offset: int, count: int) -> None:
+    def __init__(self, path: Path, offset: int, count: int, spool: _Spool | None = None) -> None:
         self.path = path
         self.offset = offset  # byte offset of the list's ``[``
         self.count = count
+        self.spool = spool  # the items already parsed, when the first pass kept them
 
     def __len__(self) -> int:
         return self.count
@@ -40,6 +82,9 @@ class StreamedSection:
         return self.count > 0
 
     def __iter__(self) -> Iterator[Any]:
+        if self.spool is not None:
+            yield from self.spool
+            return
         with self.path.open("rb") as file:
             file.seek(self.offset)
             reader = _Reader(file, str(self.path), self.offset)
@@ -130,14 +175,40 @@ class _Reader:
             return value
 
     def items(self) -> Iterator[Any]:
-        """The items of the list at the current position, then past its ``]``."""
+        """The items of the list at the current position, then past its ``]``.
+
+        Items that lie whole in the buffer are decoded straight from it; anything else
+        (an item longer than the lookahead, the end of the file, an error) goes through
+        :meth:`value` and :meth:`expect`, which refill and report.
+        """
         self.expect("[")
         if self.peek() == "]":
             self.position += 1
             return
+        scan: Any = self.json.scan_once  # type: ignore[attr-defined] # the C scanner
+        skip: Any = _SKIP_WHITESPACE.match  # always matches (possibly nothing)
         while True:
-            yield self.value()
-            if self.expect(",]") == "]":
+            if len(self.buffer) - self.position < LOOKAHEAD_CHARS // 2:
+                self.fill()
+            buffer = self.buffer
+            start = skip(buffer, self.position).end()
+            try:
+                value, end = scan(buffer, start)
+            except (StopIteration, json.JSONDecodeError):
+                end = -1
+            if end < 0 or (end == len(buffer) and not self.eof):
+                value = self.value()
+            else:
+                self.position = end
+            yield value
+            after = skip(self.buffer, self.position).end()
+            separator = self.buffer[after : after + 1]
+            if separator == ",":
+                self.position = after + 1
+            elif separator == "]":
+                self.position = after + 1
+                return
+            elif self.expect(",]") == "]":
                 return
 
     def fail(self, message: str) -> None:
@@ -168,8 +239,13 @@ def open_json(path: Path) -> dict[str, Any]:
                 reader.expect(":")
                 if key in STREAMED_SECTIONS and reader.peek() == "[":
                     offset = reader.byte_offset()
-                    count = sum(1 for _ in reader.items())
-                    data[key] = StreamedSection(path, offset, count)
+                    spool = _Spool()
+                    count = 0
+                    for item in reader.items():
+                        spool.add(item)
+                        count += 1
+                    spool.flush()
+                    data[key] = StreamedSection(path, offset, count, spool)
                 else:
                     data[key] = reader.value()
                 if reader.expect(",}") == "}":

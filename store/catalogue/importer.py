@@ -201,6 +201,11 @@ def _canonical_json(value: str | None) -> str | None:
     return None if value is None else json.dumps(json.loads(value), sort_keys=True)
 
 
+def _json_of(value: Any, empty: str) -> str:
+    """:func:`_json` of a list or mapping, without the encoder for the common empty one."""
+    return _json(value) if value else empty
+
+
 def _new_id() -> str:
     return str(uuid.uuid4())
 
@@ -293,6 +298,35 @@ class Bulk:
         if self.postgres:
             self.execute(f"ANALYZE {table}")
 
+    def defer_checks(self, table: str) -> list[str]:
+        """Drop ``table``'s foreign keys and non-unique indexes; return the SQL restoring them.
+
+        For a first load into an empty table (PostgreSQL): building an index and checking
+        a foreign key once over the loaded rows is far cheaper than doing both row by row.
+        The statements run in the import's transaction, so a failure restores everything;
+        the table is locked until the commit.
+        """
+        keys = self.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = to_regclass(:t) AND contype = 'f' ORDER BY conname",
+            t=table,
+        ).all()
+        indexes = self.execute(
+            "SELECT c.relname, pg_get_indexdef(c.oid) FROM pg_index AS i"
+            " JOIN pg_class AS c ON c.oid = i.indexrelid WHERE i.indrelid = to_regclass(:t)"
+            " AND NOT i.indisunique AND NOT i.indisprimary ORDER BY c.relname",
+            t=table,
+        ).all()
+        for name, _ in keys:
+            self.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        for name, _ in indexes:
+            self.execute(f'DROP INDEX "{name}"')
+        restore = [definition for _, definition in indexes]
+        restore += [
+            f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}' for name, definition in keys
+        ]
+        return restore
+
     def drop_all(self) -> None:
         for name in self.temps:
             self.execute(f"DROP TABLE IF EXISTS {name}")
@@ -363,6 +397,9 @@ ASSIGNMENT_VALUES = {
     "excepted_user_ids": "json",
 }
 ASSIGNMENT_KEYS = ["subject_type", "user_id", "group_id", "org_unit_uuid", "cvr", "jfr_id"]
+# A first load of at least this many assignments into an empty table builds the table's
+# indexes and checks its foreign keys after the insert (Bulk.defer_checks, PostgreSQL).
+FIRST_LOAD_ROWS = 50_000
 
 
 class _Importer:
@@ -808,6 +845,7 @@ class _Importer:
             now=bulk.now,
         ).rowcount
         inserted = [*ASSIGNMENT_KEYS, "case_number", *ASSIGNMENT_VALUES]
+        restore = self.first_load(bulk)
         created = bulk.execute(
             f"INSERT INTO assignments (id, {', '.join(inserted)}, created_at, updated_at)"
             " SELECT x.kept_id, "
@@ -815,7 +853,21 @@ class _Importer:
             + ", :now, :now FROM cat_assignments AS x WHERE x.match_id IS NULL",
             now=bulk.now,
         ).rowcount
+        if restore:
+            bulk.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            for statement in restore:
+                bulk.execute(statement)
+            bulk.execute("ANALYZE assignments")
         self.count("assignment", updated, created)
+
+    def first_load(self, bulk: Bulk) -> list[str]:
+        """On PostgreSQL, when many assignments go into an empty table: defer its checks."""
+        if not bulk.postgres or bulk.execute("SELECT 1 FROM assignments LIMIT 1").first():
+            return []
+        new = bulk.execute(
+            "SELECT count(*) FROM cat_assignments WHERE match_id IS NULL"
+        ).scalar_one()
+        return bulk.defer_checks("assignments") if new >= FIRST_LOAD_ROWS else []
 
     def match_assignments_postgres(
         self, bulk: Bulk, columns: dict[str, str], assignments: Iterable[Item]
@@ -882,8 +934,8 @@ class _Importer:
                 item.get("valid_from"),
                 item.get("valid_to"),
                 item.get("inherit", False),
-                _json(dict(item.get("constraints", {}))),
-                _json(excepted),
+                _json_of(item.get("constraints"), "{}"),
+                _json_of(excepted, "[]"),
             )
 
     def import_serviceaftale(self, aftale: Item) -> None:

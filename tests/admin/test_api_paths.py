@@ -49,6 +49,8 @@ def test_openapi_document_is_public_and_names_every_path(api: ApiWorld) -> None:
         "/municipalities/{cvr}/assignments/{id}",
         "/municipalities/{cvr}/users",
         "/municipalities/{cvr}/users/{username}/privileges",
+        "/municipalities/{cvr}/users/{username}/disabled",
+        "/municipalities/{cvr}/users/{username}/mfa-activation-code",
         "/serviceaftaler",
         "/serviceaftaler/{id}",
         "/serviceaftaler/{id}/approve",

@@ -120,6 +120,20 @@ OPERATIONS = [
         READ_ASSIGNMENT, READ_ASSIGNMENT,
     ),
     Operation(
+        "disable user", "PUT", lambda c: f"/municipalities/{c}/users/{OWN_USER[c]}/disabled",
+        _roles("brugeradministrator"), READ_USER, lambda c: {"disabled": True},
+    ),
+    Operation(
+        "issue mfa activation code", "POST",
+        lambda c: f"/municipalities/{c}/users/{OWN_USER[c]}/mfa-activation-code",
+        _roles("brugeradministrator"), READ_USER, lambda c: {},
+    ),
+    Operation(
+        "reset totp", "POST",
+        lambda c: f"/municipalities/{c}/users/{OWN_USER[c]}/mfa-activation-code",
+        _roles("brugeradministrator"), READ_USER, lambda c: {"reset": True},
+    ),
+    Operation(
         "search audit", "GET", lambda c: f"/audit?cvr={c}",
         _roles("administrator"), _roles("administrator"),
     ),

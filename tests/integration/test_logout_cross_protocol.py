@@ -327,7 +327,9 @@ def encrypted_id(name_id: NameID, certificate_pem: str, work: Path, key_transpor
     return encrypted_id_from_string(xml)
 
 
-def _encrypted_logout(stage: Stage, certificate_pem: str, work: Path, key_transport: str) -> Any:
+def _encrypted_logout(
+    stage: Stage, certificate_pem: str, work: Path, key_transport: str, *, sign: bool = True
+) -> Any:
     """The SP's signed LogoutRequest with an EncryptedID, over HTTP-POST from a browser whose
     cookie does not come along (a cross-site POST): the IdP finds the session by NameID."""
     # What create_logout_request does, with an EncryptedID instead of the NameID.
@@ -337,7 +339,7 @@ def _encrypted_logout(stage: Stage, certificate_pem: str, work: Path, key_transp
         0,
         None,
         None,
-        True,
+        sign,
         encrypted_id=encrypted_id(stage.name_id, certificate_pem, work, key_transport),
         session_index=[SessionIndex(text=stage.session_index)],
         issuer=stage.sp._issuer(),
@@ -384,5 +386,42 @@ def test_an_encrypted_name_id_we_cannot_or_will_not_decrypt_is_refused(
     answer = _encrypted_logout(stage, recipient, tmp_path, key_transport)
     assert answer.status_code == 400 and "Location" not in answer.headers
     assert why in answer.get_data(as_text=True)
+    assert rp.accepted == []
+    assert "code=" in authorize(stage.world, "sapa-web", prompt="none").headers["Location"]
+
+
+def test_an_encrypted_name_id_in_an_unsigned_logout_request_is_not_decrypted(
+    settings: Settings, tmp_path: Path, sp_keys: SpKeys, rp: Rp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decrypting what anyone may send (the SP does not require signed requests) would make
+    the IdP a decryption oracle for AES-CBC ciphertexts (Jager and Somorovsky, 2011): an
+    EncryptedID is decrypted only after the SP's signature over it has verified."""
+    import dataclasses
+
+    import idp.saml.slo
+    from idp.saml.views import runtime
+
+    stage = staged(settings, tmp_path, sp_keys, rp)
+    registry = runtime(stage.world.app).registry
+    real_get = registry.get
+
+    def lenient(entity_id: str | None) -> Any:  # this SP does not require signed requests
+        config = real_get(entity_id)
+        return dataclasses.replace(config, require_signed_requests=False) if config else None
+
+    monkeypatch.setattr(registry, "get", lenient)
+    tried: list[object] = []
+    real = idp.saml.slo.decrypt_name_id
+
+    def recorded(*args: Any) -> Any:
+        tried.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(idp.saml.slo, "decrypt_name_id", recorded)
+    ours = idp_certificate_pem(stage.world)
+    answer = _encrypted_logout(stage, ours, tmp_path, XENC_NS + "rsa-oaep-mgf1p", sign=False)
+    assert answer.status_code == 400 and "Location" not in answer.headers
+    assert "signed" in answer.get_data(as_text=True)
+    assert tried == []  # refused before any decryption
     assert rp.accepted == []
     assert "code=" in authorize(stage.world, "sapa-web", prompt="none").headers["Location"]

@@ -37,7 +37,12 @@ MAY_BE_ZERO = {
     "sts_ldap_operation_seconds_sum",
     "sts_audit_queue_requests",
     "sts_privilege_cache_invalidations_total",
+    # This world registers no system certificate, so the KOMBIT STS endpoints only refuse
+    # here (issuing is counted in tests/sts/test_sts_metrics.py); the issued series are
+    # exposed at 0 from the start.
+    "sts_kombit_tokens_issued_total",
 }
+STS_OAUTH = "/runtime/api/rest/oauth/v1/issue"
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 
@@ -83,6 +88,10 @@ def drive(server: Server) -> None:
     assert server.post("/oidc/token", data={"grant_type": "client_credentials"},
                        auth=("sapa-system", "wrong")).status_code == 401  # fmt: skip
 
+    # KOMBIT STS OAuth endpoint without a TLS client certificate: refused, and counted.
+    sts = server.post(STS_OAUTH, data={"grant_type": "client_credentials", "client_id": "x"})
+    assert sts.status_code == 401, sts.text
+
     browser = Browser(server)
     wrong = browser.login(browser.sso(), password="not the password")
     assert wrong.status_code in (200, 401), wrong.text[:300]
@@ -121,6 +130,12 @@ def test_the_server_counts_tokens_assertions_logins_and_dependencies(scraped: Sa
         + total(scraped, "sts_oidc_tokens_refused_total", reason="service_agreement_not_approved")
         == 1
     )
+    assert total(scraped, "sts_kombit_tokens_refused_total", protocol="oauth") == 1
+    assert {labels["protocol"] for labels, _ in scraped["sts_kombit_tokens_issued_total"]} == {
+        "soap",
+        "rest",
+        "oauth",
+    }
     assert total(scraped, "sts_saml_assertions_issued_total", loa="Low") == 2
     assert total(scraped, "sts_saml_requests_refused_total", reason="invalid") == 1
     assert total(scraped, "sts_logins_total", step="password", outcome="failure") == 1

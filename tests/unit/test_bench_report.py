@@ -58,7 +58,7 @@ def test_the_table_carries_the_measured_figures_and_the_verdicts(results: Path) 
     text = report.markdown(loaded, rows)
     assert "| saml_http | SAML SSO round trips/s (live session) | 612.5 /s | 30.7 /s" in text
     assert "| 834 /s | 3,714 /s (oidc-provider (Node.js)) |" in text
-    assert "Not run (no results file): saml, authz_national, admin_api, ad," in text
+    assert "Not run (no results file): saml, authz_national, admin_api, ad, ad_enumeration," in text
     assert "soak: errors in 2 min at 118.6 ops/s | 0" in text
 
 

@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
 from admin.errors import AdminError, Conflict, Invalid
-from admin.service import assignments, fagsystemer, jfr, overview, users
+from admin.service import assignments, fagsystemer, jfr, mfa, overview, users
 from admin.service.paging import Paging
 from admin.ui import forms
 from admin.ui.messages import FormErrors
@@ -55,18 +55,24 @@ def _user(cvr: str, username: str) -> dict[str, Any]:
 
 @blueprint.get("/kommuner/<cvr>/brugere/<username>")
 def user_show(cvr: str, username: str) -> ResponseReturnValue:
-    user = _user(cvr, username)
+    return _user_page(cvr, _user(cvr, username), FormErrors())
+
+
+def _user_page(cvr: str, user: dict[str, Any], errors: FormErrors, code: int = 200) -> Any:
+    username = user["username"]
     held = assignments.list_assignments(ctx(), actor(), cvr, Paging(limit=200), user=username)
     roles = _role_names(cvr)
     systems = forms.all_items(lambda p: fagsystemer.list_fagsystemer(ctx(), actor(), p))
     return page(
         "admin/user.html",
+        code,
         cvr=cvr,
         user=user,
         held=held.items,
         roles=roles,
         systems=systems,
         today=dt.date.today().isoformat(),
+        errors=errors,
     )
 
 
@@ -130,6 +136,41 @@ def _delegated(cvr: str) -> list[dict[str, Any]]:
         g.admin_delegated = jfr.list_delegated_jfrs(ctx(), actor(), cvr)
     found: list[dict[str, Any]] = g.admin_delegated
     return found
+
+
+# -- disable, enable, second factor --------------------------------------------------------
+
+
+@blueprint.post("/kommuner/<cvr>/brugere/<username>/spaerring")
+def user_disable(cvr: str, username: str) -> ResponseReturnValue:
+    """Spær (or lift the block): disabling ends every session of the person at once, so the
+    form asks for an explicit confirmation first."""
+    user = _user(cvr, username)
+    disable = request.form.get("disabled") == "1"
+    if disable and request.form.get("confirm") != "on":
+        errors = FormErrors()
+        errors.add("confirm", t("user.disable_confirm_needed"))
+        return _user_page(cvr, user, errors, 422)
+    users.set_disabled(ctx(), actor(), cvr, user["username"], disable)
+    if disable:
+        target = url_for(".user_show", cvr=cvr, username=user["username"], spaerret=1)
+    else:
+        target = url_for(".user_show", cvr=cvr, username=user["username"], genaabnet=1)
+    return redirect(target, 303)
+
+
+@blueprint.post("/kommuner/<cvr>/brugere/<username>/aktiveringskode")
+def user_activation_code(cvr: str, username: str) -> ResponseReturnValue:
+    """Issue a TOTP activation code (with reset: after a lost phone); shown on this page
+    once, never stored in clear and never put in an address."""
+    user = _user(cvr, username)
+    reset = request.form.get("reset") == "on"
+    if reset and request.form.get("confirm_reset") != "on":
+        errors = FormErrors()
+        errors.add("confirm_reset", t("user.reset_confirm_needed"))
+        return _user_page(cvr, user, errors, 422)
+    issued = mfa.activation_code(ctx(), actor(), cvr, user["username"], reset=reset)
+    return page("admin/activation_code.html", cvr=cvr, user=user, issued=issued)
 
 
 # -- assignments ---------------------------------------------------------------------------
