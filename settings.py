@@ -9,6 +9,7 @@ variable, so an operator can fix it without reading a traceback.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -334,12 +335,28 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return data
 
 
+_SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN_VALUE|PRIVATE")
+_URL_PASSWORD = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):[^@/\s]*@")
+
+
+def _without_password(given: object) -> object:
+    """A rejected value as shown to the operator: a URL's password replaced by ``***``."""
+    if isinstance(given, str):
+        return _URL_PASSWORD.sub(r"\g<scheme>:***@", given)
+    if isinstance(given, list | tuple):
+        return [_without_password(item) for item in given]
+    return given
+
+
 def _describe(error: dict[str, Any]) -> str:
     name = ENV_PREFIX + ".".join(str(part) for part in error["loc"][:1]).upper()
     if not error["loc"]:
         name = "configuration"
     given = error.get("input")
-    shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+    if isinstance(given, dict) or given is None or _SECRET_NAME.search(name):
+        shown = ""  # never echo a secret (or a whole table) into a log or a terminal
+    else:
+        shown = f" (got {_without_password(given)!r})"
     message = error["msg"].removeprefix("Value error, ")
     return f"{name}: {message}{shown}"
 

@@ -71,7 +71,7 @@ from authz.engine import FagsystemCatalog, resolve, seconds_until_midnight, toda
 from authz.model import PrivilegeResult
 from store.access import USER_DISABLED_CHANNEL
 from store.db import Database
-from store.ephemeral import EphemeralState, RedisState, StateUnavailable, Subscription
+from store.ephemeral import MISSED, EphemeralState, RedisState, StateUnavailable, Subscription
 from store.models import (
     Assignment,
     Group,
@@ -138,6 +138,8 @@ class Scope:
 
     @classmethod
     def from_message(cls, raw: bytes) -> Scope:
+        if raw == MISSED:  # the subscriber was disconnected: anything may have changed
+            return cls(everything=True)
         data = json.loads(raw)
         return cls(
             set(data.get("users", ())),
@@ -473,6 +475,9 @@ class AuthzEngine:
 
     def _on_user_ended(self, _channel: str, raw: bytes) -> None:
         """A user's access ended (``store.access``): their answers go, here and shared."""
+        if raw == MISSED:  # ends announced while the subscriber was disconnected are lost
+            self.drop_local(Scope(everything=True))
+            return
         user_id = raw.decode(errors="replace")
         self.drop_local(Scope(users={user_id}))
         # If the store is down the shared entries live to their bound; every use of the

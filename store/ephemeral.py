@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Handler = Callable[[str, bytes], None]
+
+# Delivered to a subscriber whose connection was lost and is back: whatever was published
+# in between is gone, so a cache fed by the channel forgets everything it holds.
+MISSED = b"*missed*"
 Members = set[str]  # named so the method `set` cannot shadow the builtin in annotations
 
 
@@ -251,8 +255,9 @@ class _RedisSubscription(Subscription):
 
     Subscribes synchronously when Redis is up, so messages published right after
     ``subscribe()`` returns are delivered; otherwise (and after any connection error) it
-    keeps retrying in the background. Messages published while disconnected are lost,
-    which is why every cache that relies on them also has a bounded lifetime.
+    keeps retrying in the background. Messages published while disconnected are lost: the
+    handler gets :data:`MISSED` once the connection is back (every cache that relies on
+    the channel then forgets everything), and each such cache has a bounded lifetime too.
     """
 
     def __init__(self, state: RedisState, channel: str, handler: Handler) -> None:
@@ -275,16 +280,21 @@ class _RedisSubscription(Subscription):
 
     def _run(self) -> None:
         errors = self._state._redis.exceptions.RedisError
+        missed = self._pubsub is None  # down at start: nothing cached yet, but be safe
         while not self._stopped.is_set():
             try:
                 if self._pubsub is None:
                     self._pubsub = self._connect()
+                if missed:
+                    missed = False
+                    self._handler(self._channel, MISSED)
                 message = self._pubsub.get_message(timeout=0.2)
                 if message and message.get("type") == "message":
                     channel = message["channel"]
                     name = channel.decode() if isinstance(channel, bytes) else str(channel)
                     self._handler(name, message["data"])
             except (errors, OSError, ValueError):
+                missed = True
                 self._drop()
                 self._stopped.wait(0.5)
 

@@ -30,7 +30,7 @@ from authz.cache import (
 )
 from authz.engine import COPENHAGEN
 from store.db import Database
-from store.ephemeral import EphemeralState
+from store.ephemeral import MISSED, EphemeralState
 from store.models import Assignment, Group, GroupMember, JfrGrant, User
 from tests.integration.authz_world import (
     CVR,
@@ -284,3 +284,17 @@ def test_garbled_message_drops_everything(world: dict[str, Any], engines: Any) -
     engine.resolve(world["karen"], CVR, "KY")
     assert engine.stats["local"] == 0 and engine.stats["shared"] == 1
     assert Scope.from_message(Scope(users={"x"}).to_message()).users == {"x"}
+
+
+def test_a_reconnected_subscriber_drops_everything_on_both_channels(
+    world: dict[str, Any], engines: Any
+) -> None:
+    """Changes announced while the subscriber was cut off must not live on in this process."""
+    engine = engines(clock=Clock(MARCH))
+    for handler in (engine._on_message, engine._on_user_ended):
+        engine.resolve(world["karen"], CVR, "KY")
+        engine.resolve(world["bo"], CVR, "KY")
+        before = engine.stats["invalidations"]
+        handler("any", MISSED)
+        assert engine.stats["invalidations"] == before + 1
+        assert not engine._local, handler.__name__

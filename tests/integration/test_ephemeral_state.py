@@ -8,6 +8,7 @@ import time
 import pytest
 
 from store.ephemeral import (
+    MISSED,
     EphemeralState,
     MemoryState,
     RedisState,
@@ -185,7 +186,8 @@ def test_subscriber_resumes_after_the_connection_drops(redis_state: RedisState) 
 
     def handler(_channel: str, message: bytes) -> None:
         received.append(message)
-        arrived.set()
+        if message == b"after-restart":
+            arrived.set()
 
     subscription = redis_state.subscribe("resume", handler)
     # Kill every pub/sub connection server-side, as a Redis restart would.
@@ -208,3 +210,25 @@ def test_set_and_expire_stores_the_value_and_extends_the_other_keys(
     assert state.smembers("served:s1") == {"KY"}
     assert state.get("served:missing") is None
     assert state.ttl("session:s1") is not None
+
+
+def test_a_subscriber_that_lost_its_connection_is_told_it_missed_messages(
+    redis_state: RedisState,
+) -> None:
+    """Messages published while it was disconnected are gone: its caches must forget."""
+    received: list[bytes] = []
+    back = threading.Event()
+
+    def handler(_channel: str, message: bytes) -> None:
+        received.append(message)
+        if message == MISSED:
+            back.set()
+
+    subscription = redis_state.subscribe("missed", handler)
+    redis_state.publish("missed", b"before")
+    time.sleep(0.3)
+    assert received == [b"before"]  # a healthy connection: no false alarm
+    redis_state._client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+    assert back.wait(5), "the subscriber did not report the messages it may have missed"
+    subscription.close()
+    assert received == [b"before", MISSED]

@@ -116,3 +116,16 @@ def test_ldap_password_comes_from_file(tmp_path: Path) -> None:
     secret.write_text("generated-at-test-time\n")
     settings = load_settings({"STS_LDAP_BIND_PASSWORD_FILE": str(secret)})
     assert settings.ldap_password() == "generated-at-test-time"
+
+
+def test_a_refused_url_is_shown_without_its_password() -> None:
+    with pytest.raises(SettingsError, match="STS_REDIS_URL") as refused:
+        load_settings({"STS_REDIS_URL": "http://:hunter2@cache.example:6379/0"})
+    assert "hunter2" not in str(refused.value)
+    assert "http://:***@cache.example:6379/0" in str(refused.value)
+
+
+def test_a_refused_password_setting_is_not_echoed() -> None:
+    with pytest.raises(SettingsError, match="STS_LDAP_BIND_PASSWORD") as refused:
+        load_settings({"STS_LDAP_BIND_PASSWORD": ["hunter2"]})  # type: ignore[dict-item]
+    assert "hunter2" not in str(refused.value)
