@@ -300,29 +300,31 @@ def charts(results: dict[str, dict[str, Any]], rows: list[Row], out: Path) -> li
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
-    def bars(name: str, title: str, chosen: list[Row], ylabel: str, log: bool) -> None:
+    def bars(name: str, title: str, chosen: list[Row], xlabel: str, log: bool) -> None:
+        """Horizontal pairs of bars, one measure per line, its name readable on the left."""
         if not chosen:
             return
-        figure, axes = plt.subplots(figsize=(9, 4.5))
-        positions = range(len(chosen))
-        width = 0.38
-        axes.bar([p - width / 2 for p in positions], [r.ours or 0 for r in chosen], width,
-                 label="ours", color="#1f6f8b")  # fmt: skip
-        axes.bar([p + width / 2 for p in positions], [r.peer or 0 for r in chosen], width,
-                 label="peer / baseline", color="#c0c0c0")  # fmt: skip
+        figure, axes = plt.subplots(figsize=(10, 1.2 + 0.75 * len(chosen)))
+        positions = list(range(len(chosen)))[::-1]  # the first row on top
+        height = 0.38
+        axes.barh([p + height / 2 for p in positions], [r.ours or 0 for r in chosen], height,
+                  label="ours", color="#1f6f8b")  # fmt: skip
+        axes.barh([p - height / 2 for p in positions], [r.peer or 0 for r in chosen], height,
+                  label="peer / baseline", color="#c0c0c0")  # fmt: skip
         for p, row in zip(positions, chosen, strict=True):
-            axes.annotate(_fmt(row.ours), (p - width / 2, row.ours or 0), ha="center",
-                          va="bottom", fontsize=8)  # fmt: skip
+            axes.annotate(f" {_fmt(row.ours)} {row.unit}", (row.ours or 0, p + height / 2),
+                          ha="left", va="center", fontsize=8)  # fmt: skip
             if row.peer is not None:
-                axes.annotate(_fmt(row.peer), (p + width / 2, row.peer), ha="center",
-                              va="bottom", fontsize=8)  # fmt: skip
-        axes.set_xticks(list(positions))
-        axes.set_xticklabels([f"{r.measure}\n(vs {r.peer_name})" for r in chosen], fontsize=7)
-        axes.set_ylabel(ylabel)
+                axes.annotate(f" {_fmt(row.peer)} {row.unit}", (row.peer, p - height / 2),
+                              ha="left", va="center", fontsize=8)  # fmt: skip
+        axes.set_yticks(positions)
+        axes.set_yticklabels([f"{r.measure}\nvs {r.peer_name}" for r in chosen], fontsize=8)
+        axes.set_xlabel(xlabel)
         if log:
-            axes.set_yscale("log")
+            axes.set_xscale("log")
+        axes.margins(x=0.15)
         axes.set_title(title)
-        axes.legend()
+        axes.legend(loc="upper right", fontsize=8)
         figure.tight_layout()
         path = out / f"{name}.png"
         figure.savefig(path, dpi=110)

@@ -18,11 +18,13 @@ nothing either way.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import json.encoder
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from typing import Any, TextIO
 
 import yaml
-from sqlalchemy import Select, func, select
+from sqlalchemy import Result, Select, Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from store.catalogue.certificates import exported as exported_certificates
@@ -58,6 +60,59 @@ SECTIONS = (
     "serviceaftaler",
 )
 STREAM_ROWS = 5_000
+WRITE_ITEMS = 1_000  # JSON items encoded before one write
+
+# The defaults that _users and _assignments leave out inline, key by key in this order
+# (as _strip would, but they run once per row). They must be DEFAULTS': checked here.
+_INLINE_DEFAULTS: dict[str, Item] = {
+    "user": {
+        "name": "",
+        "given_name": None,
+        "surname": None,
+        "email": None,
+        "org_unit": None,
+        "kle": [],
+        "password_env": None,
+        "disabled": False,
+    },
+    "assignment": {
+        "valid_from": None,
+        "valid_to": None,
+        "case_number": None,
+        "inherit": False,
+        "except_users": [],
+        "constraints": {},
+    },
+}
+if any(list(DEFAULTS[k].items()) != list(v.items()) for k, v in _INLINE_DEFAULTS.items()):
+    raise RuntimeError("store.catalogue.exporter: update _users and _assignments to DEFAULTS")
+
+
+def _json_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, ensure_ascii=False)``, with its per-call set-up done once.
+
+    ``json.dumps`` with any option builds a new encoder for every value; at two million
+    items that costs more than the encoding. This is the same C encoder, made once.
+    """
+    encoder = json.JSONEncoder(ensure_ascii=False, check_circular=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator: the plain encoder, made once
+        return encoder.encode
+    try:
+        encode = make(
+            None, encoder.default, json.encoder.encode_basestring, None, ": ", ", ",
+            False, False, True,
+        )  # fmt: skip
+        fast: Callable[[Any], str] = lambda value: "".join(encode(value, 0))  # noqa: E731
+        sample = {"a": ["æ", 1, 2.5, None, True], "b": {"c": '"\n'}}
+        if fast(sample) == json.dumps(sample, ensure_ascii=False):
+            return fast
+    except (TypeError, ValueError):  # a Python whose private C encoder takes other arguments
+        pass
+    return encoder.encode
+
+
+_dumps = _json_encoder()
 
 
 def export_catalogue(session: Session, cvr: str | None = None) -> Item:
@@ -122,9 +177,10 @@ def write_catalogue(
         out.write('{\n  "version": 1')
         for section, items in sections:
             out.write(f',\n  "{section}": [')
+            encoded = map(_dumps, items)
             separator = "\n    "
-            for item in items:
-                out.write(separator + json.dumps(item, ensure_ascii=False))
+            while lines := list(islice(encoded, WRITE_ITEMS)):
+                out.write(separator + ",\n    ".join(lines))
                 separator = ",\n    "
             out.write("\n  ]" if separator != "\n    " else "]")
         out.write("\n}\n")
@@ -163,11 +219,37 @@ class _Counted:
         return iter(self.items)
 
 
+def _rows(
+    session: Session, query: Select[*tuple[Any, ...]], stream: bool = False
+) -> Result[*tuple[Any, ...]]:
+    """Plain rows of ``query`` (Core, without the ORM's per-row work), streamed if asked.
+
+    Streaming uses a server-side cursor on PostgreSQL, read ``STREAM_ROWS`` at a time.
+    Pending changes in the session are flushed first, as the ORM's autoflush would.
+    """
+    if session.autoflush:
+        session.flush()
+    options = {"yield_per": STREAM_ROWS} if stream else {}
+    return session.connection().execute(query, execution_options=options)
+
+
+def _json_text(column: Any) -> Any:
+    """A JSON column as its text: empty lists and objects then cost no decoding."""
+    return cast(column, Text)
+
+
+def _json_list(text: str) -> list[Any]:
+    return [] if text == "[]" else list(json.loads(text))
+
+
+def _json_dict(text: str) -> dict[str, Any]:
+    return {} if text == "{}" else dict(json.loads(text))
+
+
 def _usernames(session: Session) -> dict[str, str]:
     """Every user's username by id (managers, subjects and exceptions are written by name)."""
-    return {
-        user_id: username for user_id, username in session.execute(select(User.id, User.username))
-    }
+    rows = _rows(session, select(User.id, User.username))
+    return {user_id: username for user_id, username in rows}
 
 
 def _strip(kind: str, item: Item) -> Item:
@@ -180,13 +262,22 @@ def _strip(kind: str, item: Item) -> Item:
 
 def _municipalities(session: Session, cvr: str | None, names: dict[str, str]) -> list[Item]:
     query = select(Municipality).order_by(Municipality.cvr)
-    unit_query = select(OrgUnit).order_by(OrgUnit.cvr, OrgUnit.uuid)
+    unit_query = select(
+        OrgUnit.cvr,
+        OrgUnit.uuid,
+        OrgUnit.name,
+        OrgUnit.parent_uuid,
+        OrgUnit.kle,
+        OrgUnit.manager_user_id,
+    ).order_by(OrgUnit.cvr, OrgUnit.uuid)
     if cvr is not None:
         query = query.where(Municipality.cvr == cvr)
         unit_query = unit_query.where(OrgUnit.cvr == cvr)
     units: dict[str, list[Item]] = {}
-    for unit in session.scalars(unit_query):
-        units.setdefault(unit.cvr, []).append(_org_unit(unit, names))
+    for owner, uuid, name, parent, kle, manager_id in _rows(session, unit_query):
+        item = {"uuid": uuid, "name": name, "parent": parent, "kle": list(kle)}
+        manager = names.get(manager_id) if manager_id else None
+        units.setdefault(owner, []).append({**item, **_strip("org_unit", {"manager": manager})})
     return [
         {
             "cvr": municipality.cvr,
@@ -196,12 +287,6 @@ def _municipalities(session: Session, cvr: str | None, names: dict[str, str]) ->
         }
         for municipality in session.scalars(query)
     ]
-
-
-def _org_unit(unit: OrgUnit, names: dict[str, str]) -> Item:
-    manager = names.get(unit.manager_user_id) if unit.manager_user_id else None
-    item = {"uuid": unit.uuid, "name": unit.name, "parent": unit.parent_uuid, "kle": list(unit.kle)}
-    return {**item, **_strip("org_unit", {"manager": manager})}
 
 
 def _admin_roles(session: Session, cvr: str | None) -> dict[str, list[Item]]:
@@ -304,12 +389,12 @@ def _jfrs(session: Session, cvr: str | None) -> list[Item]:
         query = query.where(Jobfunktionsrolle.cvr == cvr)
         grant_query = grant_query.join(Jobfunktionsrolle).where(Jobfunktionsrolle.cvr == cvr)
     grants: dict[str, list[Item]] = {}
-    for jfr_id, role_id, constraints in session.execute(grant_query):
+    for jfr_id, role_id, constraints in _rows(session, grant_query):
         grants.setdefault(jfr_id, []).append(
             {"role": role_id, **_strip("grant", {"constraints": dict(constraints)})}
         )
     result = []
-    for jfr_id, owner, name, description, delegated_to in session.execute(query):
+    for jfr_id, owner, name, description, delegated_to in _rows(session, query):
         values = {
             "description": description,
             "delegated_to": list(delegated_to),
@@ -331,7 +416,7 @@ def _users_query(cvr: str | None) -> Select[Any]:
         User.surname,
         User.email,
         User.org_unit_uuid,
-        User.kle,
+        _json_text(User.kle),
         User.password_env,
         User.disabled,
     ).where(User.source == "local")
@@ -341,21 +426,46 @@ def _users_query(cvr: str | None) -> Select[Any]:
 
 
 def _users(session: Session, cvr: str | None, held: dict[str, list[Item]]) -> Iterator[Item]:
-    """Local users of ``cvr`` (or of all); AD users come from the connector, not the file."""
+    """Local users of ``cvr`` (or of all); AD users come from the connector, not the file.
+
+    Items are built key by key, leaving out what holds its default (as :func:`_strip`
+    does, in the same order): this runs once per user, so it avoids the intermediate dicts.
+    """
     query = _users_query(cvr).order_by(User.cvr, User.username)
-    for row in session.execute(query, execution_options={"yield_per": STREAM_ROWS}):
-        values = {
-            "name": row.name,
-            "given_name": row.given_name,
-            "surname": row.surname,
-            "email": row.email,
-            "org_unit": row.org_unit_uuid,
-            "kle": list(row.kle),
-            "password_env": row.password_env,
-            "disabled": row.disabled,
-        }
-        item = {"username": row.username, "cvr": row.cvr, "uuid": row.id, **_strip("user", values)}
-        yield _with_admin_roles(item, held, f"user:{row.id}")
+    for (
+        user_id,
+        username,
+        owner,
+        name,
+        given_name,
+        surname,
+        email,
+        org_unit,
+        kle,
+        password_env,
+        disabled,
+    ) in _rows(session, query, stream=True):
+        item: Item = {"username": username, "cvr": owner, "uuid": user_id}
+        if name != "":
+            item["name"] = name
+        if given_name is not None:
+            item["given_name"] = given_name
+        if surname is not None:
+            item["surname"] = surname
+        if email is not None:
+            item["email"] = email
+        if org_unit is not None:
+            item["org_unit"] = org_unit
+        if kle != "[]" and (codes := _json_list(kle)):
+            item["kle"] = codes
+        if password_env is not None:
+            item["password_env"] = password_env
+        if disabled:
+            item["disabled"] = disabled
+        roles = held.get(f"user:{user_id}")
+        if roles:
+            item["admin_roles"] = roles
+        yield item
 
 
 def _assignments_query(cvr: str | None) -> Select[Any]:
@@ -366,7 +476,12 @@ def _assignments_query(cvr: str | None) -> Select[Any]:
 
 
 def _assignments(session: Session, cvr: str | None, names: dict[str, str]) -> Iterator[Item]:
-    """Assignments in a stable order: CVR, role, subject, case number."""
+    """Assignments in a stable order: CVR, role, subject, case number.
+
+    Items are built key by key, leaving out what holds its default (as :func:`_strip`
+    does, in the same order); the JSON columns are read as text, so the usual empty ones
+    are not decoded.
+    """
     subject = func.coalesce(User.username, Group.object_guid, Group.dn, Assignment.org_unit_uuid)
     query = (
         select(
@@ -381,8 +496,8 @@ def _assignments(session: Session, cvr: str | None, names: dict[str, str]) -> It
             Assignment.valid_to,
             Assignment.case_number,
             Assignment.inherit,
-            Assignment.excepted_user_ids,
-            Assignment.constraints,
+            _json_text(Assignment.excepted_user_ids),
+            _json_text(Assignment.constraints),
         )
         .outerjoin(User, User.id == Assignment.user_id)
         .outerjoin(Group, Group.id == Assignment.group_id)
@@ -397,22 +512,44 @@ def _assignments(session: Session, cvr: str | None, names: dict[str, str]) -> It
     )
     if cvr is not None:
         query = query.where(Assignment.cvr == cvr)
-    for row in session.execute(query, execution_options={"yield_per": STREAM_ROWS}):
-        if row.subject_type == "user":
-            who: Item = {"user": row.username}
-        elif row.subject_type == "group":
-            who = {"group": row.object_guid or row.dn}
+    for (
+        owner,
+        role,
+        subject_type,
+        username,
+        object_guid,
+        dn,
+        org_unit,
+        valid_from,
+        valid_to,
+        case_number,
+        inherit,
+        excepted,
+        constraints,
+    ) in _rows(session, query, stream=True):
+        if subject_type == "user":
+            item: Item = {"user": username}
+        elif subject_type == "group":
+            item = {"group": object_guid or dn}
         else:
-            who = {"org_unit": row.org_unit_uuid}
-        values = {
-            "valid_from": row.valid_from.isoformat() if row.valid_from else None,
-            "valid_to": row.valid_to.isoformat() if row.valid_to else None,
-            "case_number": row.case_number,
-            "inherit": row.inherit,
-            "except_users": [names[uid] for uid in row.excepted_user_ids if uid in names],
-            "constraints": dict(row.constraints),
-        }
-        yield {**who, "cvr": row.cvr, "role": row.jfr_id, **_strip("assignment", values)}
+            item = {"org_unit": org_unit}
+        item["cvr"] = owner
+        item["role"] = role
+        if valid_from is not None:
+            item["valid_from"] = valid_from.isoformat()
+        if valid_to is not None:
+            item["valid_to"] = valid_to.isoformat()
+        if case_number is not None:
+            item["case_number"] = case_number
+        if inherit:
+            item["inherit"] = inherit
+        if excepted != "[]":
+            excepted_names = [names[uid] for uid in _json_list(excepted) if uid in names]
+            if excepted_names:
+                item["except_users"] = excepted_names
+        if constraints != "{}" and (values := _json_dict(constraints)):
+            item["constraints"] = values
+        yield item
 
 
 def _serviceaftaler(session: Session, cvr: str | None) -> list[Item]:
