@@ -351,7 +351,16 @@ def charts(results: dict[str, dict[str, Any]], rows: list[Row], out: Path) -> li
             f"({soak.get('config', {}).get('load', '?')} of capacity), "
             f"{soak.get('errors_total')} errors"
         )
-        top.legend()
+        others = [(m["minute"], m["others_cpu_s"]) for m in minutes
+                  if m.get("others_cpu_s") is not None]  # fmt: skip
+        if others:  # other work on the machine takes CPU from the server: show when
+            twin = top.twinx()
+            twin.bar([o[0] for o in others], [o[1] for o in others], width=0.5, alpha=0.25,
+                     color="grey", label="CPU-s of other work that minute")  # fmt: skip
+            twin.set_ylabel("other work (CPU-s per minute)")
+            twin.set_ylim(0, 120)  # two cores: 120 CPU-s a minute
+            twin.legend(loc="upper right", fontsize=8)
+        top.legend(loc="upper left")
         by_pid: dict[str, list[tuple[int, float]]] = {}
         for mark in soak.get("memory") or []:
             for pid, rss in mark["rss_mib"].items():

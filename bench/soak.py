@@ -70,6 +70,8 @@ from bench.oidc_http import (  # noqa: E402
     SYSTEM_CLIENT,
     USERNAME,
     WEB_CLIENT,
+    _cpu_ticks,
+    _descendants,
     basic,
     create_database,
     free_port,
@@ -497,6 +499,22 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
+def others_cpu_s(
+    before: dict[int, tuple[int, int, str]], after: dict[int, tuple[int, int, str]], database: str
+) -> float:
+    """CPU seconds between two readings of processes that are not this run's: not this
+    process's tree (server workers, load clients), not PostgreSQL backends of the soak's
+    database, not Redis. Other work on the machine shows up here and in the latencies."""
+    ours = _descendants({os.getpid()}, after)
+    hz = os.sysconf("SC_CLK_TCK")
+    used = 0
+    for pid, (_ppid, ticks, cmd) in after.items():
+        if pid in ours or f" {database} " in cmd or cmd.startswith("/usr/bin/redis-server"):
+            continue
+        used += ticks - before.get(pid, (0, 0, ""))[1]
+    return round(used / hz, 1)
+
+
 def per_minute(
     samples: list[tuple[float, str, float, bool]], start: float, minutes: int
 ) -> list[dict[str, Any]]:
@@ -560,10 +578,19 @@ def main() -> None:
         print(f"soak: {rate:.1f} ops/s ({args.load:.0%}) for {args.minutes} min", flush=True)
         memory: list[dict[str, Any]] = []
 
+        ticks = [_cpu_ticks()]
+
         def on_minute(minute: int) -> None:
             pids = server.worker_pids()
-            memory.append({"minute": minute, "rss_mib": {str(p): rss_mib(p) for p in pids}})
-            print(f"  minute {minute:>2}: worker RSS MiB {memory[-1]['rss_mib']}", flush=True)
+            now = _cpu_ticks()
+            others = others_cpu_s(ticks[-1], now, args.database)
+            ticks.append(now)
+            memory.append({
+                "minute": minute, "rss_mib": {str(p): rss_mib(p) for p in pids},
+                "others_cpu_s": others,
+            })  # fmt: skip
+            print(f"  minute {minute:>2}: worker RSS MiB {memory[-1]['rss_mib']}, "
+                  f"CPU used by other work on the machine {others} s", flush=True)  # fmt: skip
 
         samples, errors, start = drive(
             setup, args.clients, args.client_threads, rate, args.minutes * 60.0, on_minute
@@ -588,15 +615,19 @@ def main() -> None:
     total_errors = sum(row["errors"] for row in rows)
     flat = bool(growth) and all(g is not None and g <= 10 for g in growth.values())
     print()
-    print(f"{'min':>3} {'ops/s':>7} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7}  worker RSS MiB")
+    print(f"{'min':>3} {'ops/s':>7} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7} "
+          f"{'others CPU-s':>12}  worker RSS MiB")  # fmt: skip
     for row in rows:
-        rss: dict[str, Any] = next(
-            (m["rss_mib"] for m in memory if m["minute"] == row["minute"]), {}
-        )
+        mark: dict[str, Any] = next((m for m in memory if m["minute"] == row["minute"]), {})
+        row["others_cpu_s"] = mark.get("others_cpu_s")
+        rss = mark.get("rss_mib", {})
         print(
             f"{row['minute']:>3} {row['ops_per_s']:>7} {row['errors']:>6} "
-            f"{row['p50_ms']!s:>7} {row['p99_ms']!s:>7}  {', '.join(str(v) for v in rss.values())}"
+            f"{row['p50_ms']!s:>7} {row['p99_ms']!s:>7} {row['others_cpu_s']!s:>12}  "
+            f"{', '.join(str(v) for v in rss.values())}"
         )
+    print("others CPU-s: CPU seconds in that minute of processes that are neither this run's "
+          "(server, clients, its database's backends, Redis) nor idle")  # fmt: skip
     print("p99 by kind over the whole run (ms): " + ", ".join(
         f"{kind} {percentile([s[2] for s in samples if s[1] == kind], 0.99):.1f}" for kind, _ in MIX
     ))  # fmt: skip

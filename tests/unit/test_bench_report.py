@@ -102,3 +102,28 @@ def test_soak_minutes_split_samples_by_when_they_were_due() -> None:
 def test_soak_catalogue_adds_the_admin_client_to_the_anvendersystem() -> None:
     text = soak.catalogue_text()
     assert text.count("client_id:") == 3 and soak.ADMIN_CLIENT in text
+
+
+def test_soak_counts_the_cpu_of_other_work_but_not_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Latency spikes in a soak minute must be attributable: other work's CPU is counted."""
+    monkeypatch.setattr(soak.os, "getpid", lambda: 10)
+    monkeypatch.setattr(soak.os, "sysconf", lambda _name: 100)
+    before = {
+        10: (1, 0, "python -m bench.soak"),
+        11: (10, 0, "stsctl serve"),
+        20: (1, 0, "postgres: 15/main: root sts_bench_soak 127.0.0.1(5) idle"),
+        21: (1, 0, "postgres: 15/main: root other_db 127.0.0.1(6) idle"),
+        30: (1, 0, "/usr/bin/redis-server 127.0.0.1:6379"),
+        40: (1, 100, "pytest tests"),
+    }
+    after = {
+        10: (1, 500, "python -m bench.soak"),
+        11: (10, 900, "stsctl serve"),
+        12: (11, 700, "stsctl serve worker"),  # started during the minute
+        20: (1, 300, "postgres: 15/main: root sts_bench_soak 127.0.0.1(5) idle"),
+        21: (1, 250, "postgres: 15/main: root other_db 127.0.0.1(6) idle"),
+        30: (1, 50, "/usr/bin/redis-server 127.0.0.1:6379"),
+        40: (1, 1100, "pytest tests"),
+        41: (1, 200, "py-spy record"),  # new process: all its CPU counts
+    }
+    assert soak.others_cpu_s(before, after, "sts_bench_soak") == 14.5  # (250 + 1000 + 200) / 100
