@@ -47,7 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.admin_api --scale 1 --reuse
 	$(BIN)/python -m bench.catalogue_national --reuse
 	flock /tmp/bench.lock $(BIN)/python -m bench.soak --minutes 10
-	$(BIN)/python -m bench.report
+	$(BIN)/python -m bench.report --readme README.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -398,10 +398,26 @@ def charts(results: dict[str, dict[str, Any]], rows: list[Row], out: Path) -> li
     return written
 
 
+START, END = "<!-- bench-report:start -->", "<!-- bench-report:end -->"
+
+
+def into_readme(readme: Path, table: str) -> None:
+    """Put the table between the README's two markers (nothing else in it changes)."""
+    text = readme.read_text(encoding="utf-8")
+    head, start, rest = text.partition(START)
+    _old, end, tail = rest.partition(END)
+    if not start or not end:
+        raise SystemExit(f"{readme}: no {START} … {END} block to fill")
+    readme.write_text(f"{head}{START}\n{table}{END}{tail}", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--charts", type=Path, default=CHARTS)
+    parser.add_argument(
+        "--readme", type=Path, help="also put the table into this file's bench-report block"
+    )
     args = parser.parse_args(argv)
     results = load(args.results)
     rows = [row for extract in EXTRACTORS for row in extract(results)]
@@ -409,6 +425,8 @@ def main(argv: list[str] | None = None) -> None:
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "report.md").write_text(text, encoding="utf-8")
     written = charts(results, rows, args.charts)
+    if args.readme:
+        into_readme(args.readme, text)
     print(text)
     for path in written:
         print(f"chart: {path}")

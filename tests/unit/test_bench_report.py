@@ -127,3 +127,19 @@ def test_soak_counts_the_cpu_of_other_work_but_not_its_own(monkeypatch: pytest.M
         41: (1, 200, "py-spy record"),  # new process: all its CPU counts
     }
     assert soak.others_cpu_s(before, after, "sts_bench_soak") == 14.5  # (250 + 1000 + 200) / 100
+
+
+def test_the_table_goes_into_the_readme_block_and_nowhere_else(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        f"intro\n{report.START}\nold table\n{report.END}\n\nafter\n", encoding="utf-8"
+    )
+    report.into_readme(readme, "| new |\n")
+    assert readme.read_text(encoding="utf-8") == (
+        f"intro\n{report.START}\n| new |\n{report.END}\n\nafter\n"
+    )
+    report.into_readme(readme, "| newer |\n")  # again: replaced, not appended
+    assert "| new |" not in readme.read_text(encoding="utf-8")
+    (tmp_path / "other.md").write_text("no block\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="no <!-- bench-report:start -->"):
+        report.into_readme(tmp_path / "other.md", "| t |\n")
