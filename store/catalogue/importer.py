@@ -40,6 +40,7 @@ none is stored. Removing the variable name from the file removes the hash.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -231,10 +232,17 @@ class Bulk:
     # -- SQL fragments that differ between the two databases ------------------------------
 
     def differs(self, left: str, right: str, kind: str = "") -> str:
-        """SQL: the two values differ (NULL-safe; JSON compared as JSON)."""
+        """SQL: the two values differ (NULL-safe; JSON compared as JSON).
+
+        On PostgreSQL, JSON is first compared as text: a value this importer wrote is
+        stored as the text it gave, so equal text (the common case) spares two parses.
+        """
         if kind == "json":
             if self.postgres:
-                return f"{left}::jsonb IS DISTINCT FROM {right}::jsonb"
+                return (
+                    f"({left}::text IS DISTINCT FROM {right}::text"
+                    f" AND {left}::jsonb IS DISTINCT FROM {right}::jsonb)"
+                )
             return f"sts_json({left}) IS NOT sts_json({right})"
         return f"{left} IS DISTINCT FROM {right}" if self.postgres else f"{left} IS NOT {right}"
 
@@ -266,6 +274,20 @@ class Bulk:
             elif isinstance(value, list):
                 statement = statement.bindparams(bindparam(name, expanding=True))
         return self.session.execute(statement, params)
+
+    @contextlib.contextmanager
+    def settings(self, **values: str) -> Iterator[None]:
+        """PostgreSQL planner settings for the statements inside the block (then as before)."""
+        before = {
+            name: self.execute("SELECT current_setting(:n)", n=name).scalar_one() for name in values
+        }
+        for name, value in values.items():
+            self.execute("SELECT set_config(:n, :v, true)", n=name, v=value)
+        try:
+            yield
+        finally:
+            for name, value in before.items():
+                self.execute("SELECT set_config(:n, :v, true)", n=name, v=value)
 
     def temp(self, name: str, columns: dict[str, str]) -> None:
         """(Re)create temporary table ``name`` with ``columns`` (name → kind)."""
@@ -443,7 +465,7 @@ class _Importer:
         self.import_admin_roles(data)
         self.session.flush()
         self.import_jfrs(bulk, data.get("jobfunktionsroller", []))
-        self.import_assignments(bulk, data.get("assignments", []))
+        self.import_assignments(bulk, data.get("assignments", []), prune=prune)
         for aftale in data.get("serviceaftaler", []):
             self.import_serviceaftale(_with_defaults("serviceaftale", aftale))
         self.session.flush()
@@ -800,7 +822,9 @@ class _Importer:
                 ),
             )
 
-    def import_assignments(self, bulk: Bulk, assignments: Iterable[Item]) -> None:
+    def import_assignments(
+        self, bulk: Bulk, assignments: Iterable[Item], *, prune: bool = False
+    ) -> None:
         """Assignments by natural key: matched set-wise, then updated and inserted set-wise.
 
         The temporary table keeps, for every assignment the file names, the id it has in
@@ -813,6 +837,9 @@ class _Importer:
         }
         if bulk.postgres:
             self.match_assignments_postgres(bulk, columns, assignments)
+            changed = "x.changed"  # compared while matching
+            if prune:
+                bulk.execute("CREATE INDEX ix_cat_assignments_kept_id ON cat_assignments (kept_id)")
         else:
             bulk.temp("cat_assignments", {**columns, "match_id": "text", "kept_id": "text"})
             bulk.load("cat_assignments", list(columns), self.assignment_rows(assignments))
@@ -832,11 +859,11 @@ class _Importer:
             bulk.execute(
                 "UPDATE cat_assignments SET kept_id = COALESCE(match_id, " + bulk.uuid_sql() + ")"
             )
-        bulk.index("cat_assignments", "kept_id")
-        changed = " OR ".join(
-            bulk.differs(f"s.{column}", f"x.{column}", kind)
-            for column, kind in ASSIGNMENT_VALUES.items()
-        )
+            bulk.index("cat_assignments", "kept_id")
+            changed = " OR ".join(
+                bulk.differs(f"s.{column}", f"x.{column}", kind)
+                for column, kind in ASSIGNMENT_VALUES.items()
+            )
         updated = bulk.execute(
             "UPDATE assignments AS s SET "
             + ", ".join(f"{c} = {bulk.value(f'x.{c}', k)}" for c, k in ASSIGNMENT_VALUES.items())
@@ -872,13 +899,18 @@ class _Importer:
     def match_assignments_postgres(
         self, bulk: Bulk, columns: dict[str, str], assignments: Iterable[Item]
     ) -> None:
-        """``cat_assignments`` with each row's stored match: one hash join, one write.
+        """``cat_assignments``: each row with its stored match and whether its values differ.
 
         Of stored assignments with the same natural key, the earliest created is the match
-        (as before); only the municipalities the file assigns in are read.
+        (as before). The common case, where no row of the file matches more than one
+        stored assignment, is one hash join (no sort of the store); the comparison of
+        values is made in the same pass, so the update only touches the ``changed`` rows.
+        Only when a file row matched several stored assignments is the table made again
+        with the earliest of each key (a sort of the municipalities the file assigns in).
         """
         bulk.temp("cat_assignments_in", columns)
-        bulk.load("cat_assignments_in", list(columns), self.assignment_rows(assignments))
+        rows = _Counted(self.assignment_rows(assignments))
+        bulk.load("cat_assignments_in", list(columns), rows)
         bulk.execute("ANALYZE cat_assignments_in")
         bulk.execute("SET LOCAL work_mem = '256MB'")
         key = [
@@ -888,8 +920,6 @@ class _Importer:
             "jfr_id",
             "COALESCE(case_number, '')",
         ]
-        keys = ", ".join(key)
-        named = ", ".join(f"{part} AS k{index}" for index, part in enumerate(key))
         mine = [
             "x.subject_type",
             "COALESCE(x.user_id, x.group_id, x.org_unit_uuid)",
@@ -897,17 +927,40 @@ class _Importer:
             "x.jfr_id",
             "COALESCE(x.case_number, '')",
         ]
-        match = " AND ".join(f"m.k{index} = {part}" for index, part in enumerate(mine))
-        bulk.execute("DROP TABLE IF EXISTS cat_assignments")
-        bulk.execute(
-            "CREATE TEMPORARY TABLE cat_assignments AS"
-            " SELECT x.*, m.id AS match_id, COALESCE(m.id, gen_random_uuid()::text) AS kept_id"
-            " FROM cat_assignments_in AS x LEFT JOIN ("
-            f" SELECT DISTINCT ON ({keys}) id, {named} FROM assignments"
-            " WHERE cvr IN (SELECT DISTINCT cvr FROM cat_assignments_in)"
-            f" ORDER BY {keys}, created_at, id) AS m ON {match}"
+        differs = " OR ".join(
+            bulk.differs(f"s.{column}", f"x.{column}", kind)
+            for column, kind in ASSIGNMENT_VALUES.items()
         )
+        select = (
+            "CREATE TEMPORARY TABLE cat_assignments AS"
+            " SELECT x.*, s.id AS match_id, COALESCE(s.id, gen_random_uuid()::text) AS kept_id,"
+            f" (s.id IS NOT NULL AND ({differs})) AS changed FROM cat_assignments_in AS x"
+        )
+        theirs = [
+            "s.subject_type",
+            "COALESCE(s.user_id, s.group_id, s.org_unit_uuid)",
+            "s.cvr",
+            "s.jfr_id",
+            "COALESCE(s.case_number, '')",
+        ]
+        stored = " AND ".join(f"{a} = {b}" for a, b in zip(theirs, mine, strict=True))
+        bulk.execute("DROP TABLE IF EXISTS cat_assignments")
+        # One hash join: the planner, misled by the expressions, would sort or loop.
+        with bulk.settings(enable_mergejoin="off", enable_nestloop="off", jit="off"):
+            made = bulk.execute(f"{select} LEFT JOIN assignments AS s ON {stored}").rowcount
         bulk.temps.append("cat_assignments")
+        if made != rows.count:  # a file row matched repeated stored assignments
+            keys = ", ".join(key)
+            named = ", ".join(f"{part} AS k{index}" for index, part in enumerate(key))
+            match = " AND ".join(f"m.k{index} = {part}" for index, part in enumerate(mine))
+            bulk.execute("DROP TABLE cat_assignments")
+            bulk.execute(
+                f"{select} LEFT JOIN ("
+                f" SELECT DISTINCT ON ({keys}) id, {named} FROM assignments"
+                " WHERE cvr IN (SELECT DISTINCT cvr FROM cat_assignments_in)"
+                f" ORDER BY {keys}, created_at, id) AS m ON {match}"
+                " LEFT JOIN assignments AS s ON s.id = m.id"
+            )
         bulk.execute("ANALYZE cat_assignments")
 
     def assignment_rows(self, assignments: Iterable[Item]) -> Iterator[Row]:
@@ -956,6 +1009,19 @@ class _Importer:
         if obj.status != old_status:
             note = "catalogue import"
             obj.history.append(ServiceaftaleStatus(status=obj.status, actor=self.actor, note=note))
+
+
+class _Counted:
+    """An iterable of rows that counts the rows it has given."""
+
+    def __init__(self, rows: Iterable[Row]) -> None:
+        self.rows = rows
+        self.count = 0
+
+    def __iter__(self) -> Iterator[Row]:
+        for row in self.rows:
+            self.count += 1
+            yield row
 
 
 def _loaded(value: Any) -> Any:

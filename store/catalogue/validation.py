@@ -201,16 +201,24 @@ class _Checker(StructureChecks):
                 index,
                 "org_unit",
             )
-        self.check_admin_roles(user.get("admin_roles", []), "users", index, "admin_roles")
+        if "admin_roles" in user:
+            self.check_admin_roles(user["admin_roles"], "users", index, "admin_roles")
 
     # -- assignments -------------------------------------------------------------------
 
     def check_assignments(self, assignments: Iterable[Item]) -> None:
         repeats = _Repeats(lambda a, _index: assignment_key(a))
+        seen, suspects = repeats.seen, repeats.suspects
+        fine = self.fine_assignment
         with self.collecting() as item_errors:
             for index, assignment in enumerate(assignments):
-                repeats.add(assignment, index)
-                self.check_assignment(assignment, ("assignments", index))
+                digest = hash(assignment_key(assignment))  # _Repeats.add, inlined
+                if digest in seen:
+                    suspects.add(digest)
+                else:
+                    seen.add(digest)
+                if not fine(assignment):
+                    self.check_assignment(assignment, ("assignments", index))
         repeats.report(
             self,
             assignments,
@@ -219,6 +227,53 @@ class _Checker(StructureChecks):
             "assignments",
         )
         self.errors += item_errors
+
+    def fine_assignment(self, assignment: Item) -> bool:
+        """True when :meth:`check_assignment` would certainly find nothing (the common case).
+
+        A quick look for the ordinary assignment: known municipality, one known subject,
+        dates in order, a role the municipality may assign, and no postponed constraint
+        types. Anything else (including every problem) goes through the full check.
+        """
+        world = self.world
+        cvr = assignment["cvr"]
+        if cvr not in world.municipalities:
+            return False
+        if "user" in assignment:
+            if "group" in assignment or "org_unit" in assignment:
+                return False
+            if "inherit" in assignment or "except_users" in assignment:
+                return False
+            if (cvr, assignment["user"]) not in world.users:
+                return False
+        elif "group" in assignment:
+            if "org_unit" in assignment or "inherit" in assignment or "except_users" in assignment:
+                return False
+            if (cvr, assignment["group"].casefold()) not in world.groups:
+                return False
+        elif "org_unit" in assignment:
+            if assignment["org_unit"] not in world.units_of(cvr):
+                return False
+            users = world.users
+            for username in assignment.get("except_users", ()):
+                if (cvr, username) not in users:
+                    return False
+        else:
+            return False
+        start = assignment.get("valid_from")
+        end = assignment.get("valid_to")
+        if start is not None or end is not None:
+            try:
+                first, last = parse_date(start), parse_date(end)
+            except ValueError:
+                return False
+            if first and last and first > last:
+                return False
+        role = assignment["role"]
+        jfr = world.jfrs.get(role)
+        if jfr is None or (cvr != jfr.cvr and cvr not in jfr.delegated_to):
+            return False
+        return not assignment.get("constraints") and not self.postponed_types(role)
 
     def check_assignment(self, assignment: Item, path: tuple[str | int, ...]) -> None:
         cvr = assignment["cvr"]
@@ -403,8 +458,12 @@ class _Repeats:
 
 def assignment_key(assignment: Item) -> tuple[str, str, str, str, str | None]:
     """The natural key of an assignment: subject (kind, name), CVR, role, case number."""
-    kind = next((key for key in ("user", "group", "org_unit") if key in assignment), "")
-    subject = str(assignment.get(kind, "")) if kind else ""
-    if kind == "group":
-        subject = subject.casefold()
+    if "user" in assignment:
+        kind, subject = "user", str(assignment["user"])
+    elif "group" in assignment:
+        kind, subject = "group", str(assignment["group"]).casefold()
+    elif "org_unit" in assignment:
+        kind, subject = "org_unit", str(assignment["org_unit"])
+    else:
+        kind, subject = "", ""
     return (kind, subject, assignment["cvr"], assignment["role"], assignment.get("case_number"))

@@ -168,6 +168,52 @@ def test_an_unchanged_file_updates_no_row(database: Database) -> None:
     assert all(" cat_" in s or "audit_events" in s or "SET match_id" in s for s in writes)
 
 
+def test_of_repeated_stored_assignments_the_earliest_is_matched(database: Database) -> None:
+    data = world(users=10, assignments=20)
+    import_catalogue(database, copy.deepcopy(data))
+    first = {"u": str(uuid.UUID(int=10_000_000)), "j": JFR.format(0)}
+    repeat = str(uuid.UUID(int=0))  # same key and created_at, a smaller id: the match
+    with database.session() as session:
+        original = session.execute(
+            text(
+                "SELECT id FROM assignments WHERE user_id = :u AND jfr_id = :j"
+                " AND case_number IS NULL"
+            ),
+            first,
+        ).scalar_one()
+        columns = "cvr, jfr_id, subject_type, user_id, inherit, constraints, excepted_user_ids"
+        session.execute(
+            text(
+                f"INSERT INTO assignments (id, {columns}, created_at, updated_at)"
+                f" SELECT :r, {columns}, created_at, updated_at FROM assignments WHERE id = :o"
+            ),
+            {"r": repeat, "o": original},
+        )
+    changed = copy.deepcopy(data)
+    changed["assignments"][0]["valid_to"] = "2030-01-01"
+
+    report = import_catalogue(database, copy.deepcopy(changed))
+
+    assert report.as_dict() == {"created": {}, "updated": {"assignment": 1}, "deleted": {}}
+    with database.session() as session:
+        rows = session.execute(
+            text("SELECT id, valid_to FROM assignments WHERE id IN (:r, :o) ORDER BY id"),
+            {"r": repeat, "o": original},
+        ).all()
+    assert [(row[0], str(row[1]) if row[1] else None) for row in rows] == [
+        (repeat, "2030-01-01"),
+        (original, None),
+    ]
+    assert not import_catalogue(database, copy.deepcopy(changed)).changed
+    report = import_catalogue(database, copy.deepcopy(changed), prune=True)
+    assert report.as_dict() == {"created": {}, "updated": {}, "deleted": {"assignment": 1}}
+    with database.session() as session:
+        left = session.execute(
+            text("SELECT id FROM assignments WHERE user_id = :u AND jfr_id = :j"), first
+        ).scalars()
+        assert list(left) == [repeat]
+
+
 def test_a_json_file_is_streamed_and_imports_like_the_same_dict(
     database: Database, tmp_path: Path
 ) -> None:
