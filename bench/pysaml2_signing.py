@@ -19,12 +19,13 @@ import tempfile
 import threading
 from pathlib import Path
 
+import xmlsec
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 from saml2.sigver import CryptoBackendXmlSec1
 
-from idp.saml.constants import DS
-from idp.saml.signing import Signer, signature_template
+from idp.saml.constants import DS, RSA_SHA256, RSA_SHA384, RSA_SHA512, SAML
+from idp.saml.signing import Signer
 
 log = logging.getLogger("sts.saml")
 _lock = threading.Lock()
@@ -59,6 +60,34 @@ def _setup(signer: Signer) -> tuple[CryptoBackendXmlSec1, str]:
                 )
             _key_files[signer.kid] = str(path)
         return _backend, _key_files[signer.kid]
+
+
+def signature_template(element: etree._Element, method: str) -> etree._Element:
+    """Insert an empty enveloped-signature template (exclusive c14n, SHA-256) after Issuer,
+    as pysaml2 hands xmlsec1 one."""
+    transform = {
+        RSA_SHA256: xmlsec.constants.TransformRsaSha256,
+        RSA_SHA384: xmlsec.constants.TransformRsaSha384,
+        RSA_SHA512: xmlsec.constants.TransformRsaSha512,
+    }.get(method)
+    if transform is None:
+        raise ValueError(f"unsupported signature method {method}")
+    signature = xmlsec.template.create(
+        element, xmlsec.constants.TransformExclC14N, transform, ns="ds"
+    )
+    issuer = element.find(f"{{{SAML}}}Issuer")
+    if issuer is not None and issuer.getparent() is element:
+        issuer.addnext(signature)
+    else:
+        element.insert(0, signature)
+    reference = xmlsec.template.add_reference(
+        signature, xmlsec.constants.TransformSha256, uri="#" + element.get("ID", "")
+    )
+    xmlsec.template.add_transform(reference, xmlsec.constants.TransformEnveloped)
+    xmlsec.template.add_transform(reference, xmlsec.constants.TransformExclC14N)
+    key_info = xmlsec.template.ensure_key_info(signature)
+    xmlsec.template.x509_data_add_certificate(xmlsec.template.add_x509_data(key_info))
+    return signature
 
 
 def sign_with_xmlsec1_subprocess(

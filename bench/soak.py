@@ -542,6 +542,29 @@ def per_minute(
     return rows
 
 
+def slowest_seconds(
+    samples: list[tuple[float, str, float, bool]], count: int = 5
+) -> list[dict[str, Any]]:
+    """The ``count`` seconds of the run with the slowest operation, in time order, so a
+    stall can be matched with the server's and PostgreSQL's logs by wall-clock time."""
+    worst: dict[int, float] = {}
+    failed: dict[int, int] = {}
+    for due, _, ms, ok in samples:
+        second = int(due)
+        worst[second] = max(worst.get(second, 0.0), ms)
+        if not ok:
+            failed[second] = failed.get(second, 0) + 1
+    chosen = sorted(sorted(worst, key=worst.__getitem__, reverse=True)[:count])
+    return [
+        {
+            "at": dt.datetime.fromtimestamp(second, dt.UTC).strftime("%H:%M:%S"),
+            "max_ms": round(worst[second], 1),
+            "errors": failed.get(second, 0),
+        }
+        for second in chosen
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--minutes", type=int, default=10)
@@ -560,12 +583,14 @@ def main() -> None:
         raise SystemExit("redis-cli is not installed")
     work = Path(tempfile.mkdtemp(prefix="sts-soak-"))
     server, setup = prepare(args, work)
+    errors_seen: list[str] = []
     try:
         workers = server.worker_pids()
         print(f"stsctl serve on {setup['base']}, workers {workers}", flush=True)
         samples, errors, _ = drive(
             setup, args.clients, args.client_threads, 0.0, args.capacity_seconds
         )
+        errors_seen.extend(errors)
         good = [s for s in samples if s[3]]
         capacity = len(good) / args.capacity_seconds
         print(
@@ -595,14 +620,19 @@ def main() -> None:
         samples, errors, start = drive(
             setup, args.clients, args.client_threads, rate, args.minutes * 60.0, on_minute
         )
+        errors_seen.extend(errors)
         rows = per_minute(samples, start, args.minutes)
+        stalls = slowest_seconds(samples)
         final_workers = server.worker_pids()
     finally:
         server.stop()
         subprocess.run(["redis-cli", "-u", args.redis_url, "flushdb"], capture_output=True)
         with __import__("psycopg").connect(f"{args.pg}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-        shutil.rmtree(work, ignore_errors=True)
+        if errors_seen:
+            print(f"errors seen: the server's log is kept in {work / 'server.log'}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
     growth: dict[str, float | None] = {}
     warm = next((m for m in memory if m["minute"] == 2), memory[0] if memory else None)
@@ -631,6 +661,10 @@ def main() -> None:
     print("p99 by kind over the whole run (ms): " + ", ".join(
         f"{kind} {percentile([s[2] for s in samples if s[1] == kind], 0.99):.1f}" for kind, _ in MIX
     ))  # fmt: skip
+    print("slowest seconds (UTC, due time): " + ", ".join(
+        f"{x['at']} {x['max_ms']} ms" + (f" ({x['errors']} errors)" if x["errors"] else "")
+        for x in stalls
+    ))  # fmt: skip
     print(f"errors: {total_errors}" + (f" (first: {errors[:3]})" if errors else ""))
     print(f"worker memory growth after warm-up (minute 2 → end): {growth} "
           f"→ {'flat (≤ 10 %)' if flat else 'NOT flat'}")  # fmt: skip
@@ -649,6 +683,7 @@ def main() -> None:
                 "memory": memory,
                 "memory_growth_pct": growth,
                 "memory_flat": flat,
+                "slowest_seconds": stalls,
                 "errors_total": total_errors,
                 "errors_sample": errors[:20],
                 "loadavg_at_end": os.getloadavg(),

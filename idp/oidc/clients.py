@@ -40,18 +40,31 @@ GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", TOKE
 class SecretVerifier:
     """Argon2 verification of client secrets, with a bounded cache of recent successes.
 
-    Argon2 is deliberately slow (tens of milliseconds); a system client asking for a
-    token every second would spend a core on it. A success is remembered for
-    ``ttl`` seconds under a keyed digest of (stored hash, secret), so changing the
+    Argon2 is deliberately slow (tens of milliseconds and 64 MiB); a system client
+    asking for a token every second would spend a core on it. A success is remembered
+    for ``ttl`` seconds under a keyed digest of (stored hash, secret), so changing the
     stored hash invalidates it, and no secret is kept in memory.
+
+    Two things keep a busy client from stalling when its entry ages out (the soak saw a
+    one-second stall every five minutes, when every request in flight ran argon2 at
+    once):
+
+    - *refresh ahead*: in the last ``refresh`` seconds of an entry's life, one request
+      verifies again and renews it while the others keep using the still-valid entry;
+    - *single flight*: when there is no valid entry, one request verifies and those
+      asking with the same (hash, secret) meanwhile wait for its answer instead of
+      each running argon2. Failures are never cached and never shared with a later
+      request: a wrong secret costs its sender a full verification every time.
     """
 
-    def __init__(self, ttl: float = 300.0, size: int = 1024) -> None:
+    def __init__(self, ttl: float = 300.0, size: int = 1024, refresh: float = 30.0) -> None:
         self.ttl = ttl
         self.size = size
+        self.refresh = min(refresh, ttl / 2)
         self._hasher = PasswordHasher()
         self._pepper = hashlib.sha256(str(time.time_ns()).encode()).digest()
         self._recent: OrderedDict[bytes, float] = OrderedDict()
+        self._flights: dict[bytes, _Flight] = {}
         self._lock = threading.Lock()
 
     def verify(self, stored_hash: str | None, secret: str) -> bool:
@@ -63,17 +76,46 @@ class SecretVerifier:
         now = time.monotonic()
         with self._lock:
             until = self._recent.get(digest)
-            if until is not None and until > now:
-                return True
+            in_flight = self._flights.get(digest)
+            fresh_or_renewing = until is not None and (
+                until - now > self.refresh or (until > now and in_flight is not None)
+            )
+            if fresh_or_renewing:
+                return True  # valid, and fresh or already being renewed
+            if in_flight is None:  # this request verifies (or renews); others wait or reuse
+                flight = self._flights[digest] = _Flight()
+        if in_flight is not None:  # no valid entry: wait for the verification under way
+            in_flight.done.wait()
+            return in_flight.ok
+        ok = False
         try:
             self._hasher.verify(stored_hash, secret)
+            ok = True
         except (VerificationError, InvalidHashError):
-            return False
-        with self._lock:
-            self._recent[digest] = now + self.ttl
-            while len(self._recent) > self.size:
-                self._recent.popitem(last=False)
-        return True
+            pass
+        finally:
+            with self._lock:
+                if ok:
+                    self._recent[digest] = time.monotonic() + self.ttl
+                    self._recent.move_to_end(digest)
+                    while len(self._recent) > self.size:
+                        self._recent.popitem(last=False)
+                else:
+                    self._recent.pop(digest, None)
+                del self._flights[digest]
+            flight.ok = ok
+            flight.done.set()
+        return ok
+
+
+class _Flight:
+    """One argon2 verification in progress, awaited by concurrent identical requests."""
+
+    __slots__ = ("done", "ok")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.ok = False
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,13 @@
 """In-process XML signatures: sign with the active key, verify what SPs send.
 
-Signing uses the ``xmlsec`` binding (libxmlsec1 in this process, no ``xmlsec1``
-subprocess per signature): enveloped signature, exclusive c14n, RSA-SHA256. libxmlsec1
-has no RSA-PSS, so when an SP's metadata asks for ``sha256-rsa-MGF1`` the same structure
-is built here with lxml's exclusive c14n and ``cryptography``'s PSS signer.
+Signing builds the enveloped signature itself, the structure libxmlsec1's template gives
+(exclusive c14n, SHA-256 reference digest, RSA-SHA256/384/512 or RSA-PSS, the certificate
+in KeyInfo), from lxml's exclusive c14n and ``cryptography``'s RSA signer. It used the
+``xmlsec`` binding until a soak showed about one ``xmlsec.Error: failed to sign`` in
+150,000 SSO round trips under load: that binding carries its own statically linked
+libxml2 and works on lxml's trees with the GIL released, and the failure could not be
+reproduced outside the server. ``cryptography`` keys are safe to share between threads,
+and the same code already signed RSA-PSS (which libxmlsec1 lacks) and every STS message.
 
 Verification is deliberately narrow (SECURITY.md, SAML as IdP, lines 3, 4, 7): exactly one
 ``ds:Signature``, a direct child of the signed element, one Reference whose URI is that
@@ -183,51 +187,21 @@ def _insert_after_issuer(element: etree._Element, signature: etree._Element) -> 
         element.insert(0, signature)
 
 
-def signature_template(element: etree._Element, method: str) -> etree._Element:
-    """Insert an empty enveloped-signature template (exclusive c14n, SHA-256) after Issuer."""
-    transform = _XMLSEC_SIGN.get(method)
-    if transform is None:
-        raise ValueError(f"unsupported signature method {method}")
-    signature = xmlsec.template.create(
-        element, xmlsec.constants.TransformExclC14N, transform, ns="ds"
-    )
-    _insert_after_issuer(element, signature)
-    reference = xmlsec.template.add_reference(
-        signature, xmlsec.constants.TransformSha256, uri="#" + element.get("ID", "")
-    )
-    xmlsec.template.add_transform(reference, xmlsec.constants.TransformEnveloped)
-    xmlsec.template.add_transform(reference, xmlsec.constants.TransformExclC14N)
-    key_info = xmlsec.template.ensure_key_info(signature)
-    xmlsec.template.x509_data_add_certificate(xmlsec.template.add_x509_data(key_info))
-    return signature
-
-
 def sign(element: etree._Element, signer: Signer, method: str = RSA_SHA256) -> etree._Element:
-    """Add an enveloped signature over ``element`` (which must carry an ``ID``)."""
-    if method == RSA_PSS_SHA256:
-        return _sign_pss(element, signer)
+    """Add an enveloped signature over ``element`` (which must carry an ``ID``), placed
+    right after its Issuer: exclusive c14n, a SHA-256 reference digest, ``method``."""
+    if method not in _HASHES and method != RSA_PSS_SHA256:
+        raise ValueError(f"unsupported signature method {method}")
     if _BENCH_SIGNER is not None:  # benchmark only, see bench/pysaml2_signing.py
         return _BENCH_SIGNER(element, signer, method)
-    signature = signature_template(element, method)
-    context = xmlsec.SignatureContext()
-    context.key = signer.xmlsec_key
-    context.register_id(element, "ID")
-    context.sign(signature)
-    return signature
-
-
-def _c14n(element: etree._Element) -> bytes:
-    return etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
-
-
-def _sign_pss(element: etree._Element, signer: Signer) -> etree._Element:
-    """RSASSA-PSS (SHA-256, MGF1-SHA-256, salt 32) with the structure xmlsec would build."""
-    digest = hashlib.sha256(_c14n(element)).digest()  # no Signature yet = enveloped transform
+    # The enveloped transform removes the Signature, so the digest is of the element as
+    # it is before the Signature is inserted.
+    digest = hashlib.sha256(_c14n(element)).digest()
     ds = f"{{{DS}}}"
     signature = etree.Element(ds + "Signature", nsmap={"ds": DS})
     signed_info = etree.SubElement(signature, ds + "SignedInfo")
     etree.SubElement(signed_info, ds + "CanonicalizationMethod", Algorithm=EXC_C14N)
-    etree.SubElement(signed_info, ds + "SignatureMethod", Algorithm=RSA_PSS_SHA256)
+    etree.SubElement(signed_info, ds + "SignatureMethod", Algorithm=method)
     reference = etree.SubElement(signed_info, ds + "Reference", URI="#" + element.get("ID", ""))
     transforms = etree.SubElement(reference, ds + "Transforms")
     etree.SubElement(transforms, ds + "Transform", Algorithm=ENVELOPED)
@@ -239,13 +213,20 @@ def _sign_pss(element: etree._Element, signer: Signer) -> etree._Element:
     x509_data = etree.SubElement(key_info, ds + "X509Data")
     etree.SubElement(x509_data, ds + "X509Certificate").text = signer.certificate_b64
     _insert_after_issuer(element, signature)
-    raw = signer.private_key.sign(
-        _c14n(signed_info),
-        padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
-        hashes.SHA256(),
-    )
+    # SignedInfo is canonicalised in place, as a verifier sees it (exclusive c14n renders
+    # only the namespaces it uses, so its new ancestors change nothing).
+    signed = _c14n(signed_info)
+    if method == RSA_PSS_SHA256:
+        pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+        raw = signer.private_key.sign(signed, pss, hashes.SHA256())
+    else:
+        raw = signer.private_key.sign(signed, padding.PKCS1v15(), _HASHES[method]())
     value.text = base64.b64encode(raw).decode()
     return signature
+
+
+def _c14n(element: etree._Element) -> bytes:
+    return etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
 
 
 # -- verification of enveloped signatures ------------------------------------------------

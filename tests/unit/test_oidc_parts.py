@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -139,6 +141,81 @@ def test_secret_verifier_checks_argon2_and_remembers_successes_only() -> None:
     assert not verifier.verify(stored, "wrong")
     assert not verifier.verify(None, "right") and not verifier.verify(stored, "")
     assert not verifier.verify("not-a-hash", "right")
+
+
+class _GatedHasher:
+    """argon2 that counts its calls and holds each one until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.real = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+        self.calls = 0
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def verify(self, stored: str, secret: str) -> bool:
+        self.calls += 1
+        self.entered.set()
+        assert self.gate.wait(10)
+        return self.real.verify(stored, secret)
+
+
+def _verify_in_threads(
+    verifier: SecretVerifier, stored: str, secret: str, n: int
+) -> tuple[list[threading.Thread], list[bool | None]]:
+    results: list[bool | None] = [None] * n
+
+    def run(i: int) -> None:
+        results[i] = verifier.verify(stored, secret)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    return threads, results
+
+
+@pytest.mark.parametrize(("secret", "expected"), [("right", True), ("wrong", False)])
+def test_concurrent_requests_without_a_cached_success_share_one_argon2_run(
+    secret: str, expected: bool
+) -> None:
+    # The soak's one-second stall every five minutes: each request in flight ran argon2.
+    hasher = _GatedHasher()
+    stored = hasher.real.hash("right")
+    verifier = SecretVerifier()
+    verifier._hasher = hasher  # type: ignore[assignment]
+    threads, results = _verify_in_threads(verifier, stored, secret, 8)
+    assert hasher.entered.wait(10)
+    time.sleep(0.1)  # let the other seven arrive while the first is verifying
+    hasher.gate.set()
+    for t in threads:
+        t.join(10)
+    assert results == [expected] * 8
+    assert hasher.calls == 1
+    # A failure is not remembered: the next request with a wrong secret verifies again.
+    assert verifier.verify(stored, secret) is expected
+    assert hasher.calls == (1 if expected else 2)
+
+
+def test_an_ageing_success_is_renewed_by_one_request_while_the_others_go_on() -> None:
+    hasher = _GatedHasher()
+    stored = hasher.real.hash("right")
+    verifier = SecretVerifier(ttl=2.0, refresh=0.6)
+    verifier._hasher = hasher  # type: ignore[assignment]
+    hasher.gate.set()
+    assert verifier.verify(stored, "right") and hasher.calls == 1
+    time.sleep(1.5)  # now inside the last 0.6 s of the entry's life
+    hasher.gate.clear()
+    hasher.entered.clear()
+    threads, results = _verify_in_threads(verifier, stored, "right", 1)
+    assert hasher.entered.wait(10)  # the renewal is under way and held
+    started = time.monotonic()
+    assert all(verifier.verify(stored, "right") for _ in range(50))
+    assert time.monotonic() - started < 0.5  # nobody waited for the renewal
+    assert hasher.calls == 2
+    hasher.gate.set()
+    threads[0].join(10)
+    assert results == [True]
+    time.sleep(0.7)  # past the first entry's life: the renewed one still answers
+    assert verifier.verify(stored, "right") and hasher.calls == 2
 
 
 # -- certificates --
